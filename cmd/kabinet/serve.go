@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"kabinet/internal/config"
+	"kabinet/internal/i18n"
+	"kabinet/internal/jobs"
+	"kabinet/internal/sqldb"
+	"kabinet/internal/web"
+)
+
+func serve(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "serve", "serve [flags]\n\nServes the portal until SIGINT or SIGTERM, then lets requests in flight finish,\nstops background jobs and closes the database. With no flags and no files it\nruns the built-in demo operator on embedded SQLite in ./kabinet-data.")
+	cf := addConfigFlags(fs, e, true)
+	if done, err := parse(e, fs, args); done {
+		return err
+	}
+	cfg, err := cf.load(e)
+	if err != nil {
+		return reportConfig(e, err)
+	}
+	log := newLogger(cfg, e)
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.serve(ctx, e)
+}
+
+func newLogger(cfg *config.Config, e *env) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// app is one running kabinet: its stores, capabilities and surfaces,
+// wired in the order they depend on each other.
+type app struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	db     *sqldb.DB
+	queue  *jobs.Queue
+	runner *jobs.Runner
+	web    *web.Server
+}
+
+func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if cfg.Demo {
+		log.Warn("running the built-in DEMO operator: not for real personal data; start with --config FILE for your own")
+	}
+	if a.db, err = sqldb.Open(ctx, cfg.Database.URL); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	applied, err := a.db.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "engine", a.db.Engine().String(), "applied", len(applied))
+	}
+	bundle, err := i18n.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load translations: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a.queue = jobs.NewQueue(a.db, nil)
+	a.runner = jobs.NewRunner(a.queue, jobs.Config{Concurrency: cfg.Jobs.Workers, Logger: log.With("component", "jobs")})
+	a.runner.Every("jobs.prune", time.Hour, func(ctx context.Context, _ jobs.Job) error {
+		_, err := a.queue.Prune(ctx, time.Now().Add(-7*24*time.Hour))
+		return err
+	})
+
+	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg})
+	if err != nil {
+		return nil, fmt.Errorf("build web surface: %w", err)
+	}
+	return a, nil
+}
+
+// serve listens until ctx is cancelled, then shuts down in order: stop
+// accepting, let requests in flight finish, stop the job workers.
+func (a *app) serve(ctx context.Context, e *env) error {
+	ln, err := net.Listen("tcp", a.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Server.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if a.cfg.Server.TLSCertFile != "" {
+		scheme = "https"
+	}
+	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	a.log.Info("kabinet is serving", "url", url, "operator", a.cfg.Operator.ShortName.In(a.cfg.DefaultLanguage(), ""), "engine", a.db.Engine().String())
+	fmt.Fprintf(e.stdout, "kabinet: serving %s\n", url)
+
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := a.runner.Run(jobsCtx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("job runner stopped", "err", err)
+		}
+	})
+
+	served := make(chan error, 1)
+	go func() {
+		if a.cfg.Server.TLSCertFile != "" {
+			served <- srv.ServeTLS(ln, a.cfg.Server.TLSCertFile, a.cfg.Server.TLSKeyFile)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+
+	var serveErr error
+	select {
+	case serveErr = <-served:
+	case <-ctx.Done():
+		a.log.Info("shutting down: finishing requests in flight", "timeout", a.cfg.Server.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Server.ShutdownTimeout)
+		serveErr = srv.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	stopJobs()
+	wg.Wait()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	a.log.Info("stopped cleanly")
+	return nil
+}
+
+func (a *app) close() {
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Error("close database", "err", err)
+		}
+	}
+}
