@@ -167,7 +167,11 @@ func TestCheckConfigNamesLineAndField(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	body := "operator:\n  name: ООО «Пример»\n  legal_address: г. Москва\n  jurisdiction: ru\n  registration:\n    inn: \"7707083893\"\n    ogrn: \"1027700132195\"\n  contacts:\n    email: dpo@example.ru\nportal:\n  title: Пример\n"
+	minimal, err := os.ReadFile("../../internal/config/testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(minimal)
 	os.WriteFile(good, []byte(body), 0o600)
 	os.WriteFile(bad, []byte(strings.Replace(body, "7707083893", "7707083890", 1)), 0o600)
 
@@ -177,7 +181,7 @@ func TestCheckConfigNamesLineAndField(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	err := run(context.Background(), []string{"check-config", bad}, testEnv(map[string]string{"LANG": "ru_RU.UTF-8"}), nil, &out, &errOut)
+	err = run(context.Background(), []string{"check-config", bad}, testEnv(map[string]string{"LANG": "ru_RU.UTF-8"}), nil, &out, &errOut)
 	if exitCode(err) == 0 {
 		t.Fatal("check-config accepted a wrong INN check digit")
 	}

@@ -17,6 +17,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"kabinet/internal/i18n"
+	"kabinet/internal/register"
 )
 
 //go:embed demo.yaml
@@ -27,14 +30,15 @@ const DemoFile = "demo.yaml (built in)"
 
 // Config is everything kabinet needs to run one operator's portal.
 type Config struct {
-	Operator  Operator `yaml:"operator"`
-	Portal    Portal   `yaml:"portal"`
-	Languages []string `yaml:"languages"` // the first is the default
-	Server    Server   `yaml:"server"`
-	Database  Database `yaml:"database"`
-	DataDir   string   `yaml:"data_dir"`
-	Log       Log      `yaml:"log"`
-	Jobs      Jobs     `yaml:"jobs"`
+	Operator  Operator          `yaml:"operator"`
+	Portal    Portal            `yaml:"portal"`
+	Languages []string          `yaml:"languages"` // the first is the default
+	Server    Server            `yaml:"server"`
+	Database  Database          `yaml:"database"`
+	DataDir   string            `yaml:"data_dir"`
+	Log       Log               `yaml:"log"`
+	Jobs      Jobs              `yaml:"jobs"`
+	Register  register.Register `yaml:"register"`
 
 	// Demo is true when the built-in demo operator is in use: kabinet then
 	// creates missing keys itself and says so loudly.
@@ -48,9 +52,9 @@ type Config struct {
 // Operator is the legal person that runs the portal and is the personal-data
 // operator in the sense of 152-FZ art. 3 (or its KZ/KG equivalents).
 type Operator struct {
-	Name         Text         `yaml:"name"`
-	ShortName    Text         `yaml:"short_name"`
-	LegalAddress Text         `yaml:"legal_address"`
+	Name         i18n.Text    `yaml:"name"`
+	ShortName    i18n.Text    `yaml:"short_name"`
+	LegalAddress i18n.Text    `yaml:"legal_address"`
 	Jurisdiction string       `yaml:"jurisdiction"` // ru, kz or kg
 	Registration Registration `yaml:"registration"`
 	Contacts     Contacts     `yaml:"contacts"`
@@ -69,23 +73,23 @@ type Registration struct {
 
 // Contacts are where subjects send requests and claims.
 type Contacts struct {
-	Email         string `yaml:"email"`
-	Phone         string `yaml:"phone"`
-	PostalAddress Text   `yaml:"postal_address"`
-	DPO           Text   `yaml:"dpo"` // person responsible for organising processing (152-FZ art. 22.1)
+	Email         string    `yaml:"email"`
+	Phone         string    `yaml:"phone"`
+	PostalAddress i18n.Text `yaml:"postal_address"`
+	DPO           i18n.Text `yaml:"dpo"` // person responsible for organising processing (152-FZ art. 22.1)
 }
 
 // Portal describes what the portal offers, for its home page.
 type Portal struct {
-	Title   Text    `yaml:"title"`
-	Tagline Text    `yaml:"tagline"`
-	Offers  []Offer `yaml:"offers"`
+	Title   i18n.Text `yaml:"title"`
+	Tagline i18n.Text `yaml:"tagline"`
+	Offers  []Offer   `yaml:"offers"`
 }
 
 // Offer is one thing a person can do on the portal.
 type Offer struct {
-	Title Text `yaml:"title"`
-	Text  Text `yaml:"text"`
+	Title i18n.Text `yaml:"title"`
+	Text  i18n.Text `yaml:"text"`
 }
 
 // Server is how kabinet listens.
@@ -260,6 +264,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Jobs.Workers < 0 || c.Jobs.Workers > 64 {
 		add("jobs.workers", "config.range", "min", 0, "max", 64)
+	}
+	if c.Operator.Jurisdiction != "" {
+		for _, p := range c.Register.Validate(c.Operator.Jurisdiction) {
+			ps = append(ps, Problem{Path: "register." + p.Path, Key: p.Key, Args: p.Args})
+		}
 	}
 	if len(ps) == 0 {
 		return nil

@@ -98,7 +98,27 @@ const validFile = `operator:
     email: dpo@example.ru
 portal:
   title: Пример
+register:
+  storage: {primary: RU}
+  categories:
+    - {id: contact.email, kind: ordinary, title: E-mail}
+  subjects:
+    - {id: user, title: Пользователи}
+  purposes:
+    - id: account
+      title: Учётная запись
+      basis: contract
+      categories: [contact.email]
+      subjects: [user]
+      operations: [collection, storage]
+      processing: automated
+      retention: {rule: contract, after: destroy}
+  documents:
+    - {id: policy, kind: policy, version: "1", acceptance: continued_use, title: Политика}
 `
+
+// after is the line number of the first line appended to validFile.
+var after = strings.Count(validFile, "\n") + 1
 
 func TestFileProblemsNameLineAndField(t *testing.T) {
 	if _, err := config.Load(writeFile(t, validFile), noEnv, nil); err != nil {
@@ -111,9 +131,10 @@ func TestFileProblemsNameLineAndField(t *testing.T) {
 		{"bad INN check digit", strings.Replace(validFile, "7707083893", "7707083894", 1), "operator.registration.inn", 6},
 		{"unknown jurisdiction", strings.Replace(validFile, "jurisdiction: ru", "jurisdiction: de", 1), "operator.jurisdiction", 4},
 		{"unknown field", strings.Replace(validFile, "portal:", "portl:", 1), "portl", 10},
-		{"wrong type", validFile + "jobs:\n  workers: lots\n", "yaml", 13},
+		{"wrong type", validFile + "jobs:\n  workers: lots\n", "yaml", after + 1},
 		{"missing email", strings.Replace(validFile, "    email: dpo@example.ru\n", "    phone: '1'\n", 1), "operator.contacts.email", 8},
-		{"bad proxy", validFile + "server:\n  trusted_proxies: [10.0.0.0/8, nonsense]\n", "server.trusted_proxies[1]", 13},
+		{"bad proxy", validFile + "server:\n  trusted_proxies: [10.0.0.0/8, nonsense]\n", "server.trusted_proxies[1]", after + 1},
+		{"purpose names an undefined category", strings.Replace(validFile, "categories: [contact.email]", "categories: [contact.phone]", 1), "register.purposes[0].categories[0]", 22},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

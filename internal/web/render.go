@@ -93,7 +93,7 @@ func (p *Page) T(key string, args ...any) string { return p.L.T(key, args...) }
 func (p *Page) N(key string, n int, args ...any) string { return p.L.N(key, n, args...) }
 
 // Text picks a configured text in the page's language.
-func (p *Page) Text(t config.Text) string { return t.In(p.Lang, p.Languages[0]) }
+func (p *Page) Text(t i18n.Text) string { return t.In(p.Lang, p.Languages[0]) }
 
 // lang decides the language of a response: cookie, then Accept-Language,
 // then the operator's default.

@@ -1,4 +1,4 @@
-package config
+package i18n
 
 import (
 	"fmt"
