@@ -294,6 +294,8 @@ func (q *Queue) claim(ctx context.Context, owner string, kinds []string, n int, 
 	}
 	now := q.now()
 	until := now.Add(lease)
+	// One token serves the whole batch: a claim is (id, token), and every
+	// later claim of the same job draws a new token.
 	token := newToken()
 	// $1 now, $2 owner, $3 token, $4 lease_until, $5 limit, $6… kinds.
 	ph := make([]string, len(kinds))
@@ -309,17 +311,39 @@ func (q *Queue) claim(ctx context.Context, owner string, kinds []string, n int, 
 	due := set + `state = 'queued' AND run_at <= $1 AND ` + kindIn +
 		` ORDER BY run_at, id LIMIT $5` + q.db.SkipLocked() + returning
 
+	// An idle poll stays off the writer (on SQLite the one write connection
+	// is the whole application's), and a poll runs only the statements
+	// that have rows to act on.
+	var queuedDue, leaseExpired bool
+	if err := q.db.Reader().QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_at <= $1),
+		EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_until <= $1)`,
+		sqldb.Micros(now)).Scan(&queuedDue, &leaseExpired); err != nil {
+		return nil, fmt.Errorf("look for due jobs: %w", sqldb.Map(err))
+	}
+	var queries []string
+	if leaseExpired {
+		queries = append(queries, expired)
+	}
+	if queuedDue {
+		queries = append(queries, due)
+	}
+	if len(queries) == 0 {
+		return nil, nil
+	}
 	var out []claimed
 	err := q.db.InTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		// A job whose holder died on its last attempt gets no further one.
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'dead', finished_at = $1, updated_at = $1, last_error = $2,
-			lease_owner = NULL, lease_token = NULL, lease_until = NULL
-			WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`+q.db.SkipLocked()+`)`,
-			sqldb.Micros(now), "lease expired during the last attempt: the worker stopped or lost the database"); err != nil {
-			return fmt.Errorf("bury expired jobs: %w", err)
+		if leaseExpired {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'dead', finished_at = $1, updated_at = $1, last_error = $2,
+				lease_owner = NULL, lease_token = NULL, lease_until = NULL
+				WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`+q.db.SkipLocked()+`)`,
+				sqldb.Micros(now), "lease expired during the last attempt: the worker stopped or lost the database"); err != nil {
+				return fmt.Errorf("bury expired jobs: %w", err)
+			}
 		}
-		for _, query := range []string{expired, due} {
+		for _, query := range queries {
 			args := []any{sqldb.Micros(now), owner, token, sqldb.Micros(until), n - len(out)}
 			for _, k := range kinds {
 				args = append(args, k)

@@ -152,11 +152,12 @@ func (r *Runner) Handle(kind string, h Handler) {
 // it once per slot. A slot that began while no process was running runs
 // when one starts; earlier missed slots are not caught up. The Job has an
 // empty payload and RunAt at the slot's start; a run may overlap the next
-// slot's if it lasts longer than interval. Panics like Handle, and on a
-// non-positive interval.
+// slot's if it lasts longer than interval. Panics like Handle, and on an
+// interval shorter than a second (a durable schedule for sub-second work
+// would be mostly bookkeeping).
 func (r *Runner) Every(kind string, interval time.Duration, h Handler) {
-	if interval <= 0 {
-		panic("jobs: Every " + kind + " with non-positive interval")
+	if interval < time.Second {
+		panic("jobs: Every " + kind + " with an interval under a second")
 	}
 	r.Handle(kind, h)
 	r.periodic = append(r.periodic, periodic{kind: kind, every: interval})
@@ -189,6 +190,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer timer.Stop()
 
 	for ctx.Err() == nil {
+		// Count every slot freed so far, so that one claim fills them all.
+		for drained := false; !drained; {
+			select {
+			case <-finished:
+				inflight--
+			default:
+				drained = true
+			}
+		}
 		r.schedule(ctx, lastSlot)
 		if free := r.cfg.Concurrency - inflight; free > 0 {
 			jobs, err := r.q.claim(ctx, r.cfg.Owner, kinds, free, r.cfg.Lease)
@@ -241,7 +251,7 @@ func (r *Runner) schedule(ctx context.Context, last map[string]int64) {
 	now := r.q.now()
 	for _, p := range r.periodic {
 		step := p.every.Microseconds()
-		slot := sqldb.Micros(now) / max(step, 1)
+		slot := sqldb.Micros(now) / step
 		if s, ok := last[p.kind]; ok && s >= slot {
 			continue
 		}

@@ -100,8 +100,8 @@ const RoleRectification = "rectification"
 // Retention says how long data kept for a purpose live, and what happens
 // after (seed 003 §2.6–2.7, §2.21).
 type Retention struct {
-	Rule        string    `yaml:"rule"` // until_withdrawn, term, contract, until_achieved, law
-	Term        Duration  `yaml:"term"` // required for term and law; after the contract ends for contract
+	Rule        string    `yaml:"rule"`  // until_withdrawn, term, contract, until_achieved, law
+	Term        Duration  `yaml:"term"`  // required for term and law; after the contract ends for contract
 	After       string    `yaml:"after"` // destroy or depersonalise
 	Law         i18n.Text `yaml:"law"`
 	Description i18n.Text `yaml:"description"`
