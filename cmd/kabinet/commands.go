@@ -52,6 +52,8 @@ func commands() []command {
 		{"serve", "serve the portal (default: the built-in demo operator on embedded SQLite)", serve},
 		{"migrate", "apply database migrations and exit", migrate},
 		{"check-config", "check an operator file and report every problem with its line", checkConfig},
+		{"audit", "verify the audit log's chain and signatures, or export entries (audit verify|export)", auditCommand},
+		{"keys", "create keys, or rotate master keys while serving (keys init|rotate)", keysCommand},
 		{"version", "print the version", printVersion},
 	}
 }

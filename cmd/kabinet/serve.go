@@ -13,10 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"kabinet/internal/audit"
 	"kabinet/internal/config"
+	"kabinet/internal/gate"
 	"kabinet/internal/i18n"
 	"kabinet/internal/jobs"
 	"kabinet/internal/sqldb"
+	"kabinet/internal/vault"
 	"kabinet/internal/web"
 )
 
@@ -31,7 +34,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		return reportConfig(e, err)
 	}
 	log := newLogger(cfg, e)
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, log, e.getenv)
 	if err != nil {
 		return err
 	}
@@ -55,12 +58,15 @@ type app struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	db     *sqldb.DB
+	keys   *sqldb.DB // the key store, apart from the data (see package vault)
+	audit  *audit.Log
+	gate   *gate.Gate
 	queue  *jobs.Queue
 	runner *jobs.Runner
 	web    *web.Server
 }
 
-func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv func(string) string) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
@@ -80,6 +86,28 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app,
 	if len(applied) > 0 {
 		log.Info("database migrated", "engine", a.db.Engine().String(), "applied", len(applied))
 	}
+	sec, err := loadSecrets(cfg, getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range sec.created {
+		log.Warn("DEMO: created a secret key file; keep it safe and back it up apart from the database — without it the data cannot be read", "file", f)
+	}
+	if a.keys, err = sqldb.Open(ctx, cfg.Database.KeystoreURL); err != nil {
+		return nil, fmt.Errorf("open key store: %w", err)
+	}
+	v, err := vault.Open(ctx, a.keys, sec.keyring, vault.Options{CacheTTL: vault.DefaultCacheTTL})
+	if err != nil {
+		return nil, fmt.Errorf("open vault: %w", err)
+	}
+	keyID, signer := sec.audit.signer()
+	if a.audit, err = audit.Open(ctx, a.db, audit.Options{Signer: signer, KeyID: keyID, Logger: log.With("component", "audit")}); err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	if a.gate, err = gate.New(a.db, &cfg.Register, v, a.audit, gate.Options{Consent: noConsentYet}); err != nil {
+		return nil, err
+	}
+
 	bundle, err := i18n.Load()
 	if err != nil {
 		return nil, fmt.Errorf("load translations: %w", err)
@@ -165,9 +193,21 @@ func (a *app) serve(ctx context.Context, e *env) error {
 }
 
 func (a *app) close() {
+	if a.audit != nil {
+		if err := a.audit.Close(); err != nil {
+			a.log.Error("close audit log", "err", err)
+		}
+	}
+	if a.keys != nil {
+		a.keys.Close()
+	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log.Error("close database", "err", err)
 		}
 	}
 }
+
+// noConsentYet refuses every consent-based purpose until the consent
+// ledger is wired in.
+func noConsentYet(string, string, time.Time) (bool, string) { return false, "no_consent" }

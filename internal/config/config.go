@@ -4,11 +4,11 @@
 //
 // The operator file is YAML. Errors name the file, line and field — or the
 // environment variable — so an operator can fix them without reading code.
-// Without a file, kabinet runs the built-in demo operator (demo.yaml).
+// Without a file, kabinet runs the built-in demo operator: the example
+// examples/000_regional_services.yaml, modelled on seed 000.
 package config
 
 import (
-	_ "embed"
 	"fmt"
 	"net"
 	"net/netip"
@@ -22,11 +22,8 @@ import (
 	"kabinet/internal/register"
 )
 
-//go:embed demo.yaml
-var demoYAML []byte
-
 // DemoFile is the name under which the built-in demo operator is reported.
-const DemoFile = "demo.yaml (built in)"
+const DemoFile = "examples/000_regional_services.yaml (built in)"
 
 // Config is everything kabinet needs to run one operator's portal.
 type Config struct {
@@ -38,6 +35,7 @@ type Config struct {
 	DataDir   string            `yaml:"data_dir"`
 	Log       Log               `yaml:"log"`
 	Jobs      Jobs              `yaml:"jobs"`
+	Keys      Keys              `yaml:"keys"`
 	Register  register.Register `yaml:"register"`
 
 	// Demo is true when the built-in demo operator is in use: kabinet then
@@ -110,6 +108,13 @@ type Database struct {
 	KeystoreURL string `yaml:"keystore_url"` // sqlite:PATH or postgres://… (another database)
 }
 
+// Keys names the files holding kabinet's secrets. The master keys may
+// instead come from the KABINET_MASTER_KEYS variable (see package vault).
+type Keys struct {
+	MasterFile string `yaml:"master_file"` // master and blind-index keys (default DATA_DIR/master.keys)
+	AuditFile  string `yaml:"audit_file"`  // Ed25519 keys signing audit checkpoints (default DATA_DIR/audit.keys)
+}
+
 // Log configures the process log. It never carries personal data.
 type Log struct {
 	Format string `yaml:"format"` // text or json
@@ -149,6 +154,12 @@ func (c *Config) Defaults() {
 	}
 	if c.Database.KeystoreURL == "" {
 		c.Database.KeystoreURL = "sqlite:" + filepath.Join(c.DataDir, "keys.db")
+	}
+	if c.Keys.MasterFile == "" {
+		c.Keys.MasterFile = filepath.Join(c.DataDir, "master.keys")
+	}
+	if c.Keys.AuditFile == "" {
+		c.Keys.AuditFile = filepath.Join(c.DataDir, "audit.keys")
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"kabinet/examples"
 )
 
 // Flag is a command-line override of the KABINET_* variable it is keyed
@@ -29,7 +31,7 @@ func Load(path string, getenv func(string) string, flags map[string]Flag) (*Conf
 		err  error
 	)
 	if path == "" {
-		data, name = demoYAML, DemoFile
+		data, name = examples.Demo(), DemoFile
 	} else if data, err = os.ReadFile(path); err != nil {
 		return nil, fmt.Errorf("read operator file: %w", err)
 	}
