@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"

@@ -211,4 +211,3 @@ func keysCommand(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "rewrapped %d subject keys; keys by master version: %v\n", n, versions)
 	return nil
 }
-

@@ -30,7 +30,10 @@ type Register struct {
 
 // Storage is where the operator's databases with personal data are.
 // Localisation laws (152-FZ art. 18 p.5; KZ 94-V art. 12 p.2) require the
-// primary database to be in the country.
+// primary database to be in the country. Replicas abroad are cross-border
+// transfers of everyone's data: since 01.07.2025 Russian law forbids them
+// outright (art. 18 p.5 as amended by 23-FZ), elsewhere they must be in a
+// country with adequate protection (152-FZ art. 12; KZ 94-V art. 16).
 type Storage struct {
 	Primary     string    `yaml:"primary"`  // ISO 3166-1 alpha-2 country of the primary databases
 	Replicas    []string  `yaml:"replicas"` // other countries holding copies (cross-border storage)
@@ -50,13 +53,36 @@ type Category struct {
 	Kind   string    `yaml:"kind"`
 	Title  i18n.Text `yaml:"title"`
 	Lookup bool      `yaml:"lookup"` // keep a blind index so subjects can be found by this value
+	// Format names the identifier a value of this category must be, so
+	// forms check it (package idnum) before it is stored: one of Formats,
+	// or "" for free text. Seed 004 §2.3.2: the IIN is 12 digits with a
+	// check digit.
+	Format string `yaml:"format"`
 }
+
+// Formats are the identifier formats a category may declare; each names a
+// validator in package idnum.
+var Formats = []string{"inn", "inn_person", "snils", "kz_iin", "kz_bin", "kg_pin"}
 
 // SubjectCategory is a kind of data subject (seed 003 §2.2).
 type SubjectCategory struct {
 	ID          string    `yaml:"id"` // user, child, guardian, employee, visitor, legal_person, or the operator's own
 	Title       i18n.Text `yaml:"title"`
 	Description i18n.Text `yaml:"description"`
+	// Categories is the data set processed about subjects of this kind
+	// (seed 003 §2.2.1–2.2.4 give each kind its own list; seed 004 §2.3.2
+	// takes the IIN of natural persons only). Ids are hierarchical as in
+	// Purpose.Categories. Empty means no restriction beyond the purposes.
+	Categories []string `yaml:"categories"`
+}
+
+// Allows reports whether data of category may be processed about subjects
+// of this kind: the kind declares no data set, or its set names the
+// category or a parent of it.
+func (s *SubjectCategory) Allows(category string) bool {
+	return len(s.Categories) == 0 || slices.ContainsFunc(s.Categories, func(d string) bool {
+		return d == category || strings.HasPrefix(category, d+".")
+	})
 }
 
 // Legal bases for processing (152-FZ art. 6 p.1; KZ 94-V art. 9).
@@ -113,11 +139,14 @@ type Consent struct {
 	Term     Duration `yaml:"term"`     // validity; zero = until withdrawn (seed 002 §3.4: 3 years)
 	Methods  []string `yaml:"methods"`  // checkbox, submit_button, continued_use, representative, paper
 	// Written marks a consent the law requires in writing (special and
-	// biometric data, cross-border transfer to inadequate countries): a
-	// simple electronic signature or paper, not continued use.
+	// biometric data, cross-border transfer to inadequate countries): on
+	// paper or as an electronic document with an electronic signature
+	// (152-FZ art. 9 p.4), so only the methods signature, paper and
+	// representative (who signs for the subject); not a tick or a click.
 	Written bool `yaml:"written"`
 	// Distribution marks consent to making data public (152-FZ art. 10.1):
-	// separate from all other consents, the subject chooses the data.
+	// separate from all other consents, the subject chooses the data, and
+	// silence or inaction is not consent (p.8), so not continued use.
 	Distribution bool `yaml:"distribution"`
 }
 
@@ -170,6 +199,16 @@ func (r *Register) Category(id string) *Category {
 	for i := range r.Categories {
 		if r.Categories[i].ID == id {
 			return &r.Categories[i]
+		}
+	}
+	return nil
+}
+
+// Subject returns the subject category with id, or nil.
+func (r *Register) Subject(id string) *SubjectCategory {
+	for i := range r.Subjects {
+		if r.Subjects[i].ID == id {
+			return &r.Subjects[i]
 		}
 	}
 	return nil

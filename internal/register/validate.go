@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Problem is one thing wrong with the register. Path is relative to the
@@ -34,6 +35,9 @@ func (r *Register) Adequate(country string) bool {
 	return slices.Contains(adequateCountries, country) || slices.Contains(r.AdequateCountries, country)
 }
 
+// writtenMethods are the consent methods that give a written consent.
+var writtenMethods = []string{"signature", "paper", "representative"}
+
 var (
 	categoryID = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 	plainID    = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
@@ -44,7 +48,7 @@ var (
 // contradictions with the law of jurisdiction (ru, kz, kg), and returns
 // every problem found.
 func (r *Register) Validate(jurisdiction string) []Problem {
-	v := &validator{r: r, home: HomeCountry(jurisdiction)}
+	v := &validator{r: r, jurisdiction: jurisdiction, home: HomeCountry(jurisdiction)}
 	v.storage(jurisdiction)
 	v.categories()
 	v.subjects()
@@ -65,9 +69,10 @@ func (r *Register) Validate(jurisdiction string) []Problem {
 }
 
 type validator struct {
-	r    *Register
-	home string
-	ps   []Problem
+	r            *Register
+	jurisdiction string
+	home         string
+	ps           []Problem
 }
 
 func (v *validator) add(path, key string, args ...any) {
@@ -86,8 +91,21 @@ func (v *validator) storage(jurisdiction string) {
 		v.add("storage.primary", "register.localisation", "country", v.home)
 	}
 	for i, c := range s.Replicas {
-		if !country.MatchString(c) {
-			v.add(fmt.Sprintf("storage.replicas[%d]", i), "register.country_invalid")
+		p := fmt.Sprintf("storage.replicas[%d]", i)
+		switch {
+		case !country.MatchString(c):
+			v.add(p, "register.country_invalid")
+		case c == v.home:
+		case jurisdiction == "ru":
+			// 152-FZ art. 18 p.5 as amended by 23-FZ of 28.02.2025 (from
+			// 01.07.2025): no recording, storage or extraction of Russian
+			// citizens' data in databases abroad, copies included.
+			v.add(p, "register.localisation_replica", "country", c, "home", v.home)
+		case !v.r.Adequate(c):
+			// A copy abroad is a transfer of every subject's data; no
+			// per-subject consent can cover it (152-FZ art. 12; KZ 94-V
+			// art. 16; KG 58 art. 25).
+			v.add(p, "register.replica_not_adequate", "country", c)
 		}
 	}
 }
@@ -109,6 +127,9 @@ func (v *validator) categories() {
 		if c.Title.Empty() {
 			v.add(p+".title", "register.required")
 		}
+		if c.Format != "" && !slices.Contains(Formats, c.Format) {
+			v.add(p+".format", "register.one_of", "values", strings.Join(Formats, ", "))
+		}
 	}
 	if len(v.r.Categories) == 0 {
 		v.add("categories", "register.required")
@@ -128,6 +149,11 @@ func (v *validator) subjects() {
 		seen[s.ID] = true
 		if s.Title.Empty() {
 			v.add(p+".title", "register.required")
+		}
+		for j, id := range s.Categories {
+			if v.r.Category(id) == nil && !v.categoryPrefix(id) {
+				v.add(fmt.Sprintf("%s.categories[%d]", p, j), "register.unknown_category", "id", id)
+			}
 		}
 	}
 	if len(v.r.Subjects) == 0 {
@@ -199,6 +225,9 @@ func (v *validator) purpose(p string, pu *Purpose) {
 		if c != nil && (c.Kind == KindSpecial || c.Kind == KindBiometric) {
 			sensitive = true
 		}
+		if !v.subjectsAllow(pu, id) {
+			v.add(fmt.Sprintf("%s.categories[%d]", p, i), "register.subject_category", "id", id)
+		}
 	}
 	// 152-FZ art. 10 p.1, art. 11 p.1: special and biometric data need the
 	// subject's written consent unless a law provides otherwise.
@@ -232,6 +261,21 @@ func (v *validator) purpose(p string, pu *Purpose) {
 	for i := range pu.Recipients {
 		v.recipient(fmt.Sprintf("%s.recipients[%d]", p, i), pu, &pu.Recipients[i])
 	}
+}
+
+// subjectsAllow reports whether at least one of the purpose's subject
+// kinds may have data of category (see SubjectCategory.Allows); unknown
+// subject kinds are reported elsewhere and allow nothing here.
+func (v *validator) subjectsAllow(pu *Purpose, category string) bool {
+	if len(pu.Subjects) == 0 {
+		return true
+	}
+	for _, id := range pu.Subjects {
+		if s := v.r.Subject(id); s != nil && s.Allows(category) {
+			return true
+		}
+	}
+	return false
 }
 
 // categoryPrefix accepts a purpose naming a parent of declared categories
@@ -301,8 +345,14 @@ func (v *validator) consent(p string, pu *Purpose) {
 		if !slices.Contains(ConsentMethods, m) {
 			v.add(fmt.Sprintf("%s.consent.methods[%d]", p, i), "register.one_of", "values", "checkbox, submit_button, continued_use, representative, paper, signature")
 		}
-		if m == "continued_use" && (c.Written || c.Distribution) {
-			v.add(fmt.Sprintf("%s.consent.methods[%d]", p, i), "register.written_not_continued_use")
+		// 152-FZ art. 9 p.4: written means paper or an electronic document
+		// signed with an electronic signature; art. 10.1 p.8: silence or
+		// inaction is no consent to distribution.
+		if c.Written && !slices.Contains(writtenMethods, m) {
+			v.add(fmt.Sprintf("%s.consent.methods[%d]", p, i), "register.written_method", "values", strings.Join(writtenMethods, ", "))
+		}
+		if c.Distribution && m == "continued_use" {
+			v.add(fmt.Sprintf("%s.consent.methods[%d]", p, i), "register.distribution_continued_use")
 		}
 	}
 	if slices.Contains(pu.Subjects, "child") && !slices.Contains(c.Methods, "representative") {
@@ -332,8 +382,11 @@ func (v *validator) recipient(p string, pu *Purpose, rc *Recipient) {
 	}
 	// 152-FZ art. 12 p.10 (and KZ 94-V art. 16, KG 58 art. 25): to a
 	// country without adequate protection only with the subject's written
-	// consent.
-	if rc.CrossBorder && !v.r.Adequate(rc.Country) && (pu.Basis != BasisConsent || pu.Consent == nil || !pu.Consent.Written) {
+	// consent or, in Russia, to perform a contract the subject is party to
+	// (art. 12 p.10 item 4; seed 003 §2.17).
+	written := pu.Basis == BasisConsent && pu.Consent != nil && pu.Consent.Written
+	contract := v.jurisdiction == "ru" && pu.Basis == BasisContract
+	if rc.CrossBorder && !v.r.Adequate(rc.Country) && !written && !contract {
 		v.add(p+".country", "register.cross_border_consent", "country", rc.Country)
 	}
 }
