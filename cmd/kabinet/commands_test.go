@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"kabinet/internal/audit"
 	"kabinet/internal/config"
+	"kabinet/internal/consent"
 	"kabinet/internal/gate"
 )
 
@@ -128,5 +130,56 @@ func TestKeysInitAndMissingKeys(t *testing.T) {
 	out, _, _ = runCmd(t, dir, "keys", "init", "--config", cfgFile)
 	if !strings.Contains(out, "nothing to do") {
 		t.Errorf("second keys init: %s", out)
+	}
+}
+
+// TestConsentGovernsTheGate wires the real ledger, documents and gate of
+// the demo operator: a consent-based purpose is refused until the subject
+// consents to the current consent text, allowed then, refused again after
+// withdrawal; the evidence is sealed through the gate and dies with the
+// subject.
+func TestConsentGovernsTheGate(t *testing.T) {
+	dir := t.TempDir()
+	a, ids := demoApp(t, dir, 1)
+	defer a.close()
+	ctx := context.Background()
+	s := ids[0]
+	sys := audit.Actor{Kind: audit.ActorSystem, ID: "test"}
+	read := func() error {
+		_, err := a.gate.Read(ctx, gate.Request{Actor: sys, Subject: s, Purpose: "informing", Categories: []string{"contact.phone"}})
+		return err
+	}
+	if err := read(); !errors.Is(err, gate.ErrNoConsent) {
+		t.Fatalf("before consent: %v", err)
+	}
+	text, err := a.docs.Current(ctx, "consent-informing", "ru")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := a.ledger.Give(ctx, consent.Event{Subject: s, Purpose: "informing",
+		Doc:    consent.Doc{ID: text.DocID, Version: text.Label, Hash: text.Hash},
+		Method: "checkbox", Evidence: consent.Evidence{IP: "203.0.113.9", UserAgent: "Mozilla/5.0 test"},
+		Actor: audit.Actor{Kind: audit.ActorSubject, ID: s}, RequestID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := read(); err != nil {
+		t.Errorf("with consent: %v", err)
+	}
+	if ev, err := a.ledger.Evidence(ctx, rec.ID); err != nil || ev.IP != "203.0.113.9" {
+		t.Errorf("evidence: %+v %v", ev, err)
+	}
+	if _, err := a.ledger.Withdraw(ctx, consent.Event{Subject: s, Purpose: "informing", Method: "checkbox",
+		Actor: audit.Actor{Kind: audit.ActorSubject, ID: s}, RequestID: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := read(); !errors.Is(err, gate.ErrNoConsent) {
+		t.Errorf("after withdrawal: %v", err)
+	}
+	if err := a.gate.Destroy(ctx, sys, s, "test", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ledger.Evidence(ctx, rec.ID); err == nil {
+		t.Error("evidence still opens after the subject was destroyed")
 	}
 }

@@ -15,9 +15,12 @@ import (
 
 	"kabinet/internal/audit"
 	"kabinet/internal/config"
+	"kabinet/internal/consent"
+	"kabinet/internal/documents"
 	"kabinet/internal/gate"
 	"kabinet/internal/i18n"
 	"kabinet/internal/jobs"
+	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
 	"kabinet/internal/vault"
 	"kabinet/internal/web"
@@ -61,6 +64,8 @@ type app struct {
 	keys   *sqldb.DB // the key store, apart from the data (see package vault)
 	audit  *audit.Log
 	gate   *gate.Gate
+	ledger *consent.Ledger
+	docs   *documents.Store
 	queue  *jobs.Queue
 	runner *jobs.Runner
 	web    *web.Server
@@ -104,8 +109,17 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 	if a.audit, err = audit.Open(ctx, a.db, audit.Options{Signer: signer, KeyID: keyID, Logger: log.With("component", "audit")}); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	if a.gate, err = gate.New(a.db, &cfg.Register, v, a.audit, gate.Options{Consent: noConsentYet}); err != nil {
+	// The gate asks the ledger about consent, and the ledger seals its
+	// evidence through the gate: the ledger is made second and handed to
+	// the gate's decision function.
+	if a.gate, err = gate.New(a.db, &cfg.Register, v, a.audit, gate.Options{Consent: func(subject, purpose string, at time.Time) (bool, string) {
+		d := a.ledger.Allowed(subject, purpose, at)
+		return d.Allowed, d.Reason
+	}}); err != nil {
 		return nil, err
+	}
+	if a.ledger, err = consent.New(ctx, a.db, &cfg.Register, a.audit, evidenceSealer{a.gate}, consent.Options{Logger: log.With("component", "consent")}); err != nil {
+		return nil, fmt.Errorf("open consent ledger: %w", err)
 	}
 
 	bundle, err := i18n.Load()
@@ -117,12 +131,26 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 
 	a.queue = jobs.NewQueue(a.db, nil)
 	a.runner = jobs.NewRunner(a.queue, jobs.Config{Concurrency: cfg.Jobs.Workers, Logger: log.With("component", "jobs")})
+	a.ledger.Register(a.runner, 10*time.Minute)
 	a.runner.Every("jobs.prune", time.Hour, func(ctx context.Context, _ jobs.Job) error {
 		_, err := a.queue.Prune(ctx, time.Now().Add(-7*24*time.Hour))
 		return err
 	})
 
-	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg})
+	a.docs = documents.NewStore(a.db, cfg, bundle, a.audit, nil)
+	published, err := a.docs.Publish(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("publish documents: %w", err)
+	}
+	for _, p := range published {
+		level := slog.LevelInfo
+		if p.LabelKept {
+			level = slog.LevelWarn // the text changed under the same label: readers tell versions apart by hash only
+		}
+		log.Log(ctx, level, "document published", "doc", p.DocID, "lang", p.Lang, "label", p.Label, "hash", p.ShortHash(), "label_kept", p.LabelKept, "restored", p.Restored)
+	}
+
+	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg, Documents: a.docs})
 	if err != nil {
 		return nil, fmt.Errorf("build web surface: %w", err)
 	}
@@ -193,6 +221,11 @@ func (a *app) serve(ctx context.Context, e *env) error {
 }
 
 func (a *app) close() {
+	if a.ledger != nil {
+		if err := a.ledger.Close(); err != nil {
+			a.log.Error("close consent ledger", "err", err)
+		}
+	}
 	if a.audit != nil {
 		if err := a.audit.Close(); err != nil {
 			a.log.Error("close audit log", "err", err)
@@ -208,6 +241,16 @@ func (a *app) close() {
 	}
 }
 
-// noConsentYet refuses every consent-based purpose until the consent
-// ledger is wired in.
-func noConsentYet(string, string, time.Time) (bool, string) { return false, "no_consent" }
+// evidenceSealer seals the evidence of consents (time, address, browser)
+// through the gate, for the built-in purpose of proving consent.
+type evidenceSealer struct{ g *gate.Gate }
+
+var consentActor = audit.Actor{Kind: audit.ActorSystem, ID: "consent-ledger"}
+
+func (s evidenceSealer) SealEvidence(ctx context.Context, subject string, plaintext []byte) ([]byte, error) {
+	return s.g.Seal(ctx, gate.Request{Actor: consentActor, Subject: subject, Purpose: register.PurposeConsentProof}, register.CategoryConsentEvidence, plaintext)
+}
+
+func (s evidenceSealer) OpenEvidence(ctx context.Context, subject string, sealed []byte) ([]byte, error) {
+	return s.g.Open(ctx, gate.Request{Actor: consentActor, Subject: subject, Purpose: register.PurposeConsentProof}, register.CategoryConsentEvidence, sealed)
+}

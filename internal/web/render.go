@@ -17,6 +17,7 @@ import (
 	"kabinet/internal/config"
 	"kabinet/internal/fault"
 	"kabinet/internal/i18n"
+	"kabinet/internal/register"
 )
 
 //go:embed templates/*.html
@@ -29,7 +30,7 @@ const langCookie = "lang"
 
 // pageNames lists every page template; parseViews fails when one is
 // missing or broken, and a test renders each.
-var pageNames = []string{"home", "soon", "error"}
+var pageNames = []string{"home", "soon", "error", "document", "document_history"}
 
 // views are the parsed templates: each page joined with the layout.
 type views struct {
@@ -82,6 +83,7 @@ type Page struct {
 	Operator  config.Operator
 	Portal    config.Portal
 	Path      string // the current path, for the language switch to return to
+	Agreement bool   // the operator publishes a user agreement (footer link)
 	RequestID string
 	Data      any
 }
@@ -120,7 +122,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	p := &Page{
 		L: s.bundle.Localizer(lang), Lang: lang, Languages: s.cfg.Languages,
 		Operator: s.cfg.Operator, Portal: s.cfg.Portal,
-		Path: r.URL.Path, RequestID: requestID(r.Context()), Data: data,
+		Agreement: s.cfg.Register.DocumentOfKind(register.DocAgreement) != nil,
+		Path:      r.URL.Path, RequestID: requestID(r.Context()), Data: data,
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

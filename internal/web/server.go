@@ -9,6 +9,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -31,6 +32,8 @@ type Deps struct {
 	Bundle   *i18n.Bundle
 	DB       Pinger
 	Registry *prometheus.Registry // metrics are registered here and served at /metrics
+	// Documents serves the published agreement, policy and consent texts.
+	Documents Documents
 }
 
 // Server is the portal's http.Handler.
@@ -39,6 +42,7 @@ type Server struct {
 	log     *slog.Logger
 	bundle  *i18n.Bundle
 	db      Pinger
+	docs    Documents
 	views   *views
 	metrics *httpMetrics
 	trusted []netip.Prefix
@@ -48,6 +52,9 @@ type Server struct {
 // New builds the portal handler. It parses every template and fails if
 // any is broken, so a bad template stops start-up rather than a request.
 func New(d Deps) (*Server, error) {
+	if d.Documents == nil {
+		return nil, errors.New("web: Deps.Documents is required")
+	}
 	v, err := parseViews()
 	if err != nil {
 		return nil, err
@@ -61,6 +68,7 @@ func New(d Deps) (*Server, error) {
 		log:     d.Logger,
 		bundle:  d.Bundle,
 		db:      d.DB,
+		docs:    d.Documents,
 		views:   v,
 		metrics: m,
 		trusted: d.Config.TrustedProxyPrefixes(),

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kabinet/internal/config"
+	"kabinet/internal/documents"
 	"kabinet/internal/i18n"
 )
 
@@ -24,6 +25,13 @@ type fakePinger struct{ err error }
 func (p fakePinger) Ping(context.Context) error { return p.err }
 
 func newTestServer(t *testing.T, mutate func(*config.Config), db Pinger) (*Server, *httptest.Server) {
+	t.Helper()
+	return newTestServerDocs(t, mutate, db, nil)
+}
+
+// newTestServerDocs is newTestServer serving docs; nil publishes the
+// configured operator's documents into a fresh database.
+func newTestServerDocs(t *testing.T, mutate func(*config.Config), db Pinger, docs Documents) (*Server, *httptest.Server) {
 	t.Helper()
 	cfg, err := config.Load("", func(string) string { return "" }, nil)
 	if err != nil {
@@ -39,7 +47,10 @@ func newTestServer(t *testing.T, mutate func(*config.Config), db Pinger) (*Serve
 	if db == nil {
 		db = fakePinger{}
 	}
-	s, err := New(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Bundle: bundle, DB: db, Registry: prometheus.NewRegistry()})
+	if docs == nil {
+		docs = publishedDocuments(t, cfg, bundle)
+	}
+	s, err := New(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Bundle: bundle, DB: db, Registry: prometheus.NewRegistry(), Documents: docs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +157,14 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		"home":  nil,
 		"soon":  map[string]string{"TitleKey": "nav.sign_in"},
 		"error": errorPage{Status: 500, TitleKey: "error.internal.title", Key: "error.internal"},
+		"document": documentPage{
+			Version: documents.Version{DocID: "policy", Lang: "ru", Label: "1", Title: "Политика", Hash: strings.Repeat("ab", 32), HTML: "<article></article>"},
+			Date:    "01.09.2025 09:00 UTC", Old: true, CurrentPath: "/policy", HistoryPath: "/documents/policy", Fallback: "Русский",
+		},
+		"document_history": historyPage{Title: "Политика", Rows: []historyRow{
+			{Date: "01.09.2025 09:00 UTC", Label: "1", Lang: "ru", LangName: "Русский", Hash: "abababababab", Path: "/documents/policy/abababababab", Current: true},
+			{Date: "01.08.2025 09:00 UTC", Label: "0", Lang: "en", LangName: "English", Hash: "cdcdcdcdcdcd", Path: "/documents/policy/cdcdcdcdcdcd"},
+		}},
 	}
 	for _, name := range pageNames {
 		d, ok := data[name]
