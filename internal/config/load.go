@@ -66,6 +66,7 @@ func Load(path string, getenv func(string) string, flags map[string]Flag) (*Conf
 		}
 		return nil, err
 	}
+	cfg.Register.AddBuiltins(cfg.Operator.Jurisdiction)
 	return cfg, nil
 }
 

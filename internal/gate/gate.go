@@ -149,6 +149,9 @@ func (g *Gate) check(ctx context.Context, req Request, action string) (*register
 		return nil, g.refuse(ctx, req, action, &Refusal{Reason: ReasonDestroyed, Purpose: p.ID})
 	case !slices.Contains(p.Subjects, row.kind):
 		return nil, g.refuse(ctx, req, action, &Refusal{Reason: ReasonWrongSubjectKind, Purpose: p.ID, Detail: row.kind})
+	case !g.kindAllows(row.kind, req.Categories):
+		// The register limits the data set of this kind of subject (seed 003 §2.2).
+		return nil, g.refuse(ctx, req, action, &Refusal{Reason: ReasonWrongSubjectKind, Purpose: p.ID, Categories: req.Categories, Detail: row.kind})
 	case row.blocked && p.Role != register.RoleRectification:
 		// 152-FZ art. 21 p.1: blocked data are processed only to rectify them.
 		return nil, g.refuse(ctx, req, action, &Refusal{Reason: ReasonBlocked, Purpose: p.ID, Categories: req.Categories})
@@ -159,6 +162,21 @@ func (g *Gate) check(ctx context.Context, req Request, action string) (*register
 		}
 	}
 	return p, nil
+}
+
+// kindAllows reports whether subjects of kind may have data of every one
+// of categories.
+func (g *Gate) kindAllows(kind string, categories []string) bool {
+	sc := g.reg.Subject(kind)
+	if sc == nil {
+		return false
+	}
+	for _, c := range categories {
+		if !sc.Allows(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // subject reads the subject's kind, state and whether any of categories

@@ -43,11 +43,11 @@ func testRegister() *register.Register {
 	marketing := purpose("marketing", register.BasisConsent, "contact.email")
 	rectify := purpose("rectification", register.BasisLaw, "contact", "identity")
 	rectify.Role = register.RoleRectification
-	children := purpose("lessons", register.BasisContract, "identity.name")
+	children := purpose("lessons", register.BasisContract, "identity.name", "contact.phone")
 	children.Subjects = []string{"child"}
 	return &register.Register{
 		Categories: []register.Category{cat("contact.phone", true), cat("contact.email", true), cat("identity.name", false), cat("identity.birth_date", false), cat("tax.inn", true)},
-		Subjects:   []register.SubjectCategory{{ID: "user", Title: text("user")}, {ID: "child", Title: text("child")}},
+		Subjects:   []register.SubjectCategory{{ID: "user", Title: text("user")}, {ID: "child", Title: text("child"), Categories: []string{"identity"}}},
 		Purposes:   []register.Purpose{account, marketing, rectify, children},
 	}
 }
@@ -237,6 +237,11 @@ func TestRefusals(t *testing.T) {
 		expect("unknown purpose", err, gate.ErrUnknownPurpose, fault.Invalid)
 		_, err = f.gate.Read(ctx, req(child, "account", "identity.name"))
 		expect("purpose not for this kind of subject", err, gate.ErrWrongSubjectKind, fault.Forbidden)
+		err = f.gate.Write(ctx, req(child, "lessons"), gate.Values{"contact.phone": []byte(phone)})
+		expect("category outside the data set of this kind of subject", err, gate.ErrWrongSubjectKind, fault.Forbidden)
+		if err := f.gate.Write(ctx, req(child, "lessons"), gate.Values{"identity.name": []byte("Петров Миша")}); err != nil {
+			t.Errorf("child's name for lessons: %v", err)
+		}
 
 		// Consent-based purpose: refused until consent, allowed with it,
 		// refused again after withdrawal.

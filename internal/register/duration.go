@@ -34,17 +34,28 @@ func ParseDuration(s string) (Duration, error) {
 // IsZero reports whether no term is set.
 func (d Duration) IsZero() bool { return d.N == 0 }
 
-// AddTo returns t plus the duration on the calendar.
+// AddTo returns t plus the duration on the calendar. A term in months or
+// years ends on the same day of the month; when that month has no such
+// day, on its last day (Civil Code of the RF art. 192 p.3): 31 January
+// plus 1m is 28 or 29 February, not 2 or 3 March as time.AddDate gives.
 func (d Duration) AddTo(t time.Time) time.Time {
+	var months int
 	switch d.Unit {
 	case 'd':
 		return t.AddDate(0, 0, d.N)
 	case 'm':
-		return t.AddDate(0, d.N, 0)
+		months = d.N
 	case 'y':
-		return t.AddDate(d.N, 0, 0)
+		months = 12 * d.N
+	default:
+		return t
 	}
-	return t
+	y, m, day := t.Date()
+	first := time.Date(y, m+time.Month(months), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	if last := first.AddDate(0, 1, -1).Day(); day > last {
+		day = last
+	}
+	return first.AddDate(0, 0, day-1)
 }
 
 func (d Duration) String() string {

@@ -56,6 +56,9 @@ func (r *Register) Validate(jurisdiction string) []Problem {
 	seen := map[string]bool{}
 	for i := range r.Purposes {
 		p := fmt.Sprintf("purposes[%d]", i)
+		if reserved(r.Purposes[i].ID) {
+			v.add(p+".id", "register.reserved", "id", r.Purposes[i].ID)
+		}
 		if seen[r.Purposes[i].ID] {
 			v.add(p+".id", "register.duplicate", "id", r.Purposes[i].ID)
 		}
@@ -119,6 +122,8 @@ func (v *validator) categories() {
 			v.add(p+".id", "register.id_invalid")
 		case seen[c.ID]:
 			v.add(p+".id", "register.duplicate", "id", c.ID)
+		case reserved(c.ID):
+			v.add(p+".id", "register.reserved", "id", c.ID)
 		}
 		seen[c.ID] = true
 		if !slices.Contains([]string{KindOrdinary, KindSpecial, KindBiometric}, c.Kind) {
@@ -264,18 +269,20 @@ func (v *validator) purpose(p string, pu *Purpose) {
 }
 
 // subjectsAllow reports whether at least one of the purpose's subject
-// kinds may have data of category (see SubjectCategory.Allows); unknown
-// subject kinds are reported elsewhere and allow nothing here.
+// kinds may have data of category (see SubjectCategory.Allows). Unknown
+// subject kinds are reported elsewhere and are skipped here, so one
+// mistake gives one problem.
 func (v *validator) subjectsAllow(pu *Purpose, category string) bool {
-	if len(pu.Subjects) == 0 {
-		return true
-	}
+	known := false
 	for _, id := range pu.Subjects {
-		if s := v.r.Subject(id); s != nil && s.Allows(category) {
-			return true
+		if s := v.r.Subject(id); s != nil {
+			known = true
+			if s.Allows(category) {
+				return true
+			}
 		}
 	}
-	return false
+	return !known
 }
 
 // categoryPrefix accepts a purpose naming a parent of declared categories
@@ -333,7 +340,7 @@ func (v *validator) consent(p string, pu *Purpose) {
 	// Since 01.09.2025 each consent is a separate document: two purposes
 	// may not share one consent text.
 	for _, other := range v.r.Purposes {
-		if other.ID != pu.ID && other.Consent != nil && other.Consent.Document == c.Document && c.Document != "" {
+		if other.ID != pu.ID && other.ConsentBased() && other.Consent != nil && other.Consent.Document == c.Document && c.Document != "" {
 			v.add(p+".consent.document", "register.consent_shared", "id", other.ID)
 			break
 		}
@@ -386,7 +393,7 @@ func (v *validator) recipient(p string, pu *Purpose, rc *Recipient) {
 	// (art. 12 p.10 item 4; seed 003 §2.17).
 	written := pu.Basis == BasisConsent && pu.Consent != nil && pu.Consent.Written
 	contract := v.jurisdiction == "ru" && pu.Basis == BasisContract
-	if rc.CrossBorder && !v.r.Adequate(rc.Country) && !written && !contract {
+	if rc.Country != v.home && !v.r.Adequate(rc.Country) && !written && !contract {
 		v.add(p+".country", "register.cross_border_consent", "country", rc.Country)
 	}
 }

@@ -26,7 +26,7 @@ func TestDestroyedDataStayUnreadableAfterRestoringBackup(t *testing.T) {
 		mainURL := sqldbtest.SQLiteURL(t)
 		mainPath := strings.TrimPrefix(mainURL, "sqlite:")
 		mainDB := sqldbtest.Open(t, mainURL)
-		if _, err := mainDB.Writer().ExecContext(ctx, `CREATE TABLE pd_values (subject_id TEXT, category TEXT, sealed BLOB, idx BLOB)`); err != nil {
+		if _, err := mainDB.Writer().ExecContext(ctx, `CREATE TABLE restored_values (subject_id TEXT, category TEXT, sealed BLOB, idx BLOB)`); err != nil {
 			t.Fatal(err)
 		}
 		// Other subjects around alice's row, so that her key shares a page
@@ -46,7 +46,7 @@ func TestDestroyedDataStayUnreadableAfterRestoringBackup(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := mainDB.Writer().ExecContext(ctx, `INSERT INTO pd_values VALUES ($1, $2, $3, $4)`, s, cat, sealed, v.Index(cat, val)); err != nil {
+				if _, err := mainDB.Writer().ExecContext(ctx, `INSERT INTO restored_values VALUES ($1, $2, $3, $4)`, s, cat, sealed, v.Index(cat, val)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -94,7 +94,7 @@ func TestDestroyedDataStayUnreadableAfterRestoringBackup(t *testing.T) {
 
 		// A process started after the restore, and the one that destroyed.
 		fresh := openVault(t, keystore, v.Keyring(), Options{})
-		rows, err := restored.Reader().QueryContext(ctx, `SELECT subject_id, category, sealed, idx FROM pd_values ORDER BY subject_id, category`)
+		rows, err := restored.Reader().QueryContext(ctx, `SELECT subject_id, category, sealed, idx FROM restored_values ORDER BY subject_id, category`)
 		if err != nil {
 			t.Fatal(err)
 		}
