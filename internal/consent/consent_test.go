@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"kabinet/internal/i18n/i18ntest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +14,6 @@ import (
 
 	"kabinet/internal/audit"
 	"kabinet/internal/fault"
-	"kabinet/internal/i18n"
 	"kabinet/internal/jobs"
 	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
@@ -618,34 +617,8 @@ func TestConcurrentDecisionsAndWrites(t *testing.T) {
 	})
 }
 
-// TestEveryConsentKeyIsTranslated scans the package for "consent.*"
-// message keys and checks both catalogues have them.
+// TestEveryConsentKeyIsTranslated: every "consent.*" message key has a
+// text in both catalogues (consent.expire is the job's kind, not a message).
 func TestEveryConsentKeyIsTranslated(t *testing.T) {
-	b, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("*.go")
-	keys := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, _ := os.ReadFile(f)
-		for _, m := range regexp.MustCompile(`"(consent\.[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
-			keys[m[1]] = true
-		}
-	}
-	// consent.expire is the job's kind, not a message.
-	delete(keys, JobExpire)
-	if len(keys) < 10 {
-		t.Fatalf("found only %d keys: the scan is broken", len(keys))
-	}
-	for key := range keys {
-		for _, lang := range b.Languages() {
-			if !b.Localizer(lang).Has(key) {
-				t.Errorf("%s has no %s text", key, lang)
-			}
-		}
-	}
+	i18ntest.KeysTranslated(t, "consent", 10, JobExpire)
 }

@@ -9,6 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"kabinet/internal/fault"
+	"kabinet/internal/gate"
+	"kabinet/internal/i18n"
+	"kabinet/internal/i18n/i18ntest"
 )
 
 // TestOnlyTheGateTouchesPersonalData enforces the architecture: no package
@@ -59,5 +64,24 @@ func TestOnlyTheGateTouchesPersonalData(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Fatalf("checked only %d files: the walk is broken", checked)
+	}
+}
+
+// Every message key of the gate has a text in every language.
+func TestGateKeysTranslated(t *testing.T) { i18ntest.KeysTranslated(t, "gate", 5) }
+
+// Every refusal has a message a person can be shown, in every language.
+func TestRefusalMessagesAreTranslated(t *testing.T) {
+	b, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*gate.Refusal{gate.ErrUnknownPurpose, gate.ErrNotCovered, gate.ErrNoConsent, gate.ErrBlocked, gate.ErrDestroyed, gate.ErrUnknownSubject, gate.ErrWrongSubjectKind} {
+		key, _ := fault.Message(r)
+		for _, lang := range b.Languages() {
+			if !b.Localizer(lang).Has(key) {
+				t.Errorf("refusal %s: %s has no %s text", r.Reason, key, lang)
+			}
+		}
 	}
 }

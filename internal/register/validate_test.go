@@ -2,9 +2,7 @@ package register_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
+	"kabinet/internal/i18n/i18ntest"
 	"slices"
 	"strings"
 	"testing"
@@ -347,33 +345,4 @@ func TestSubjectAllows(t *testing.T) {
 }
 
 // Every message key this package can emit has a text in every language.
-func TestEveryProblemKeyIsTranslated(t *testing.T) {
-	b, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("*.go")
-	keys := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range regexp.MustCompile(`"(register\.[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
-			keys[m[1]] = true
-		}
-	}
-	if len(keys) < 20 {
-		t.Fatalf("found only %d keys: the scan is broken", len(keys))
-	}
-	for key := range keys {
-		for _, lang := range b.Languages() {
-			if !b.Localizer(lang).Has(key) {
-				t.Errorf("%s has no %s text", key, lang)
-			}
-		}
-	}
-}
+func TestEveryProblemKeyIsTranslated(t *testing.T) { i18ntest.KeysTranslated(t, "register", 20) }
