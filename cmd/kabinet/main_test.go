@@ -378,3 +378,37 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
+
+// TestExamplesServeTheirPolicy starts kabinet with each example operator
+// file (after `keys init`) and reads its policy in Russian.
+func TestExamplesServeTheirPolicy(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) != 5 {
+		t.Fatalf("found %d example files, want 5", len(files))
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			if _, errOut, err := runCmd(t, dir, "keys", "init", "--config", file); err != nil {
+				t.Fatalf("keys init: %v\n%s", err, errOut)
+			}
+			s := startServe(t, "--config", file, "--data-dir", dir)
+			req, _ := http.NewRequest("GET", s.url+"/policy", nil)
+			req.Header.Set("Accept-Language", "ru")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Language") != "ru" {
+				t.Fatalf("GET /policy: %d %q", resp.StatusCode, resp.Header.Get("Content-Language"))
+			}
+			for _, want := range []string{"Цели обработки", "Права субъекта", "Отзыв согласия"} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("the policy lacks %q", want)
+				}
+			}
+		})
+	}
+}

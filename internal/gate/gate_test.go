@@ -369,27 +369,52 @@ func TestSealedRecordsForOtherPackages(t *testing.T) {
 // TestCryptoShreddingDefeatsRestoredBackup takes a copy of the main
 // database before a subject is destroyed, destroys the subject, restores
 // the copy and shows the subject's data in it can no longer be decrypted,
-// while another subject's data in the same copy still can.
+// while another subject's data in the same copy still can. On SQLite the
+// copy is VACUUM INTO; on PostgreSQL a pg_dump restored with psql.
 func TestCryptoShreddingDefeatsRestoredBackup(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		keysURL := "sqlite:" + filepath.Join(dir, "keys.db")
+		f := newFixture(t, sqldbtest.Open(t, "sqlite:"+filepath.Join(dir, "kabinet.db")), keysURL, nil)
+		backup := filepath.Join(dir, "backup.db")
+		shredAfterBackup(t, f, keysURL, func() {
+			if _, err := f.db.Writer().Exec("VACUUM INTO '" + backup + "'"); err != nil {
+				t.Fatal(err)
+			}
+		}, func() *sqldb.DB { return sqldbtest.Open(t, "sqlite:"+backup) })
+		// The backup holds no key material at all: the key store is apart.
+		raw, _ := os.ReadFile(backup)
+		if bytes.Contains(raw, []byte("subject_keys")) {
+			t.Error("the main database backup contains the subject key table")
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		mainURL, keysURL := sqldbtest.PostgresURL(t), sqldbtest.PostgresURL(t)
+		f := newFixture(t, sqldbtest.Open(t, mainURL), keysURL, nil)
+		var dump []byte
+		shredAfterBackup(t, f, keysURL, func() { dump = pgDump(t, mainURL) },
+			func() *sqldb.DB { return sqldbtest.Open(t, pgRestore(t, mainURL, dump)) })
+		if bytes.Contains(dump, []byte("subject_keys")) {
+			t.Error("the main database dump contains the subject key table")
+		}
+	})
+}
+
+// shredAfterBackup populates two subjects, takes a backup, destroys one,
+// restores the backup and checks what can be read from it.
+func shredAfterBackup(t *testing.T, f *fixture, keysURL string, backup func(), restore func() *sqldb.DB) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	mainURL := "sqlite:" + filepath.Join(dir, "kabinet.db")
-	keysURL := "sqlite:" + filepath.Join(dir, "keys.db")
-	f := newFixture(t, sqldbtest.Open(t, mainURL), keysURL, nil)
 	gone, kept := f.newUser(t), f.newUser(t)
 	f.populate(t, gone)
 	f.populate(t, kept)
-
-	backup := filepath.Join(dir, "backup.db")
-	if _, err := f.db.Writer().Exec("VACUUM INTO '" + backup + "'"); err != nil {
-		t.Fatal(err)
-	}
+	backup()
 	if err := f.gate.Destroy(ctx, system, gone, "account_deleted", "r"); err != nil {
 		t.Fatal(err)
 	}
 	// "Restore" the backup: a kabinet started on the copy, with the live
 	// key store and master keys.
-	restored := newFixture(t, sqldbtest.Open(t, "sqlite:"+backup), keysURL, f.kr)
+	restored := newFixture(t, restore(), keysURL, f.kr)
 	var state string
 	restored.db.Reader().QueryRow("SELECT state FROM subjects WHERE id = $1", gone).Scan(&state)
 	if state != gate.StateActive {
@@ -411,13 +436,31 @@ func TestCryptoShreddingDefeatsRestoredBackup(t *testing.T) {
 	if v, err := restored.gate.Read(ctx, req(kept, "account", "identity.name")); err != nil || v.String("identity.name") != name {
 		t.Errorf("restored backup: the other subject: %v %q", err, v.String("identity.name"))
 	}
-	// The backup holds no key material at all: the key store is apart.
-	raw, _ := os.ReadFile(backup)
-	for _, table := range []string{"subject_keys", "CREATE TABLE subject_keys"} {
-		if bytes.Contains(raw, []byte(table)) {
-			t.Errorf("the main database backup contains %q", table)
-		}
+}
+
+// pgRestore loads a pg_dump of the schema behind fromURL into a new
+// schema and returns a URL for it.
+func pgRestore(t *testing.T, fromURL string, dump []byte) string {
+	t.Helper()
+	to := sqldbtest.PostgresURL(t) // creates the new, empty schema
+	from, _ := url.Parse(fromURL)
+	dst, _ := url.Parse(to)
+	oldSchema, newSchema := from.Query().Get("search_path"), dst.Query().Get("search_path")
+	body := strings.ReplaceAll(string(dump), oldSchema, newSchema)
+	body = strings.Replace(body, "CREATE SCHEMA "+newSchema+";", "", 1) // it exists already
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		t.Fatal("psql not found (it comes with the postgresql package that KABINET_TEST_POSTGRES needs)")
 	}
+	q := dst.Query()
+	q.Del("search_path")
+	dst.RawQuery = q.Encode()
+	cmd := exec.Command(psql, "-q", "-v", "ON_ERROR_STOP=1", dst.String())
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("psql restore: %v\n%s", err, out)
+	}
+	return to
 }
 
 // TestNoPersonalDataInPlainText populates an instance through the gate and
