@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"kabinet/internal/audit"
-	"kabinet/internal/sqldb"
 )
 
 func auditCommand(ctx context.Context, e *env, args []string) error {
@@ -30,19 +29,15 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 	if done, err := parse(e, fs, args); done {
 		return err
 	}
-	cfg, err := cf.load(e)
-	if err != nil {
-		return reportConfig(e, err)
-	}
-	keys, err := loadAuditKeys(cfg.Keys.AuditFile)
-	if err != nil {
-		return fmt.Errorf("audit keys: %w", err)
-	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL)
+	cfg, db, err := cf.openDatabase(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	keys, err := loadAuditKeys(cfg.Keys.AuditFile)
+	if err != nil {
+		return fmt.Errorf("audit keys: %w", err)
+	}
 	bar := newProgress(e, "verify")
 	rep, err := audit.Verify(ctx, db, keys.public(), bar.update)
 	bar.finish()
@@ -76,11 +71,7 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "--to:", err)
 		return errUsage
 	}
-	cfg, err := cf.load(e)
-	if err != nil {
-		return reportConfig(e, err)
-	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL)
+	_, db, err := cf.openDatabase(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -137,6 +137,20 @@ func (cf configFlags) load(e *env) (*config.Config, error) {
 	})
 }
 
+// openDatabase loads the configuration and opens (without migrating) the
+// main database, for commands that work on an existing installation.
+func (cf configFlags) openDatabase(ctx context.Context, e *env) (*config.Config, *sqldb.DB, error) {
+	cfg, err := cf.load(e)
+	if err != nil {
+		return nil, nil, reportConfig(e, err)
+	}
+	db, err := sqldb.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
+}
+
 // reportConfig prints configuration problems translated for the person at
 // the terminal (LANG), one per line with file, line and field.
 func reportConfig(e *env, err error) error {
@@ -189,11 +203,7 @@ func migrate(ctx context.Context, e *env, args []string) error {
 	if done, err := parse(e, fs, args); done {
 		return err
 	}
-	cfg, err := cf.load(e)
-	if err != nil {
-		return reportConfig(e, err)
-	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL)
+	_, db, err := cf.openDatabase(ctx, e)
 	if err != nil {
 		return err
 	}

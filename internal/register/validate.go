@@ -141,17 +141,22 @@ func (v *validator) categories() {
 	}
 }
 
+// uniqueID checks an id's form and that it was not seen before.
+func (v *validator) uniqueID(path, id string, form *regexp.Regexp, seen map[string]bool) {
+	switch {
+	case !form.MatchString(id):
+		v.add(path, "register.id_invalid")
+	case seen[id]:
+		v.add(path, "register.duplicate", "id", id)
+	}
+	seen[id] = true
+}
+
 func (v *validator) subjects() {
 	seen := map[string]bool{}
 	for i, s := range v.r.Subjects {
 		p := fmt.Sprintf("subjects[%d]", i)
-		switch {
-		case !plainID.MatchString(s.ID):
-			v.add(p+".id", "register.id_invalid")
-		case seen[s.ID]:
-			v.add(p+".id", "register.duplicate", "id", s.ID)
-		}
-		seen[s.ID] = true
+		v.uniqueID(p+".id", s.ID, plainID, seen)
 		if s.Title.Empty() {
 			v.add(p+".title", "register.required")
 		}
@@ -171,13 +176,7 @@ func (v *validator) documents() {
 	kinds := map[string]int{}
 	for i, d := range v.r.Documents {
 		p := fmt.Sprintf("documents[%d]", i)
-		switch {
-		case !plainID.MatchString(d.ID):
-			v.add(p+".id", "register.id_invalid")
-		case seen[d.ID]:
-			v.add(p+".id", "register.duplicate", "id", d.ID)
-		}
-		seen[d.ID] = true
+		v.uniqueID(p+".id", d.ID, plainID, seen)
 		kinds[d.Kind]++
 		if !slices.Contains([]string{DocAgreement, DocPolicy, DocConsent}, d.Kind) {
 			v.add(p+".kind", "register.one_of", "values", "agreement, policy, consent")
