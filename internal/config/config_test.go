@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"kabinet/internal/config"
+	"kabinet/internal/i18n"
 )
 
 func noEnv(string) string { return "" }
@@ -191,3 +192,14 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 
 // Every message key this package can emit has a text in every language.
 func TestEveryProblemKeyIsTranslated(t *testing.T) { i18ntest.KeysTranslated(t, "config", 10) }
+
+// The languages an operator may choose are those kabinet has catalogues for.
+func TestSupportedLanguagesHaveCatalogues(t *testing.T) {
+	b, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(b.Languages(), ","), strings.Join(config.SupportedLanguages, ","); got != want {
+		t.Errorf("catalogues %s, config.SupportedLanguages %s", got, want)
+	}
+}
