@@ -36,6 +36,9 @@ type Config struct {
 	Log       Log               `yaml:"log"`
 	Jobs      Jobs              `yaml:"jobs"`
 	Keys      Keys              `yaml:"keys"`
+	Identity  Identity          `yaml:"identity"`
+	Messages  Messages          `yaml:"messages"`
+	Providers Providers         `yaml:"providers"`
 	Register  register.Register `yaml:"register"`
 
 	// Demo is true when the built-in demo operator is in use: kabinet then
@@ -170,6 +173,9 @@ func (c *Config) Defaults() {
 	if c.Jobs.Workers == 0 {
 		c.Jobs.Workers = 2
 	}
+	c.Identity.defaults()
+	c.Messages.defaults()
+	c.Providers.defaults()
 }
 
 // DefaultLanguage is the language pages use when the person has no
@@ -276,6 +282,9 @@ func (c *Config) Validate() error {
 	if c.Jobs.Workers < 0 || c.Jobs.Workers > 64 {
 		add("jobs.workers", "config.range", "min", 0, "max", 64)
 	}
+	c.Identity.validate(c, add)
+	c.Messages.validate(c, add)
+	c.Providers.validate(c, add)
 	if c.Operator.Jurisdiction != "" {
 		for _, p := range c.Register.Validate(c.Operator.Jurisdiction) {
 			ps = append(ps, Problem{Path: "register." + p.Path, Key: p.Key, Args: p.Args})
