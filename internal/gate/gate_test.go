@@ -541,3 +541,38 @@ func pgDump(t *testing.T, rawURL string) []byte {
 	}
 	return out
 }
+
+func TestRetainKeepsOnlyWhatTheLawRequires(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		s := f.newUser(t)
+		f.populate(t, s)
+		until := time.Now().Add(24 * time.Hour)
+		if err := f.gate.Retain(ctx, system, s, []string{"identity.name"}, until, "account_deleted", "r"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.gate.Read(ctx, req(s, "account", "identity.name")); !errors.Is(err, gate.ErrBlocked) {
+			t.Errorf("kept data must be blocked: %v", err)
+		}
+		v, err := f.gate.Read(ctx, req(s, "rectification", "identity.name", "contact.phone"))
+		if err != nil || v.String("identity.name") != name {
+			t.Errorf("kept value: %v %q", err, v.String("identity.name"))
+		}
+		if _, ok := v["contact.phone"]; ok {
+			t.Error("a value not kept survived")
+		}
+		info, _ := f.gate.Subject(ctx, s)
+		if len(info.Blocks) != 1 || info.Blocks[0].Reason != gate.BlockRetention || info.Blocks[0].Until.IsZero() {
+			t.Errorf("blocks %+v", info.Blocks)
+		}
+		// With nothing to keep, retention is destruction.
+		other := f.newUser(t)
+		f.populate(t, other)
+		if err := f.gate.Retain(ctx, system, other, nil, time.Time{}, "account_deleted", "r"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.gate.Read(ctx, req(other, "account", "contact.phone")); !errors.Is(err, gate.ErrDestroyed) {
+			t.Errorf("nothing kept: %v", err)
+		}
+	})
+}

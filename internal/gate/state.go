@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"kabinet/internal/audit"
@@ -173,4 +174,52 @@ func (g *Gate) Subject(ctx context.Context, id string) (SubjectInfo, error) {
 		info.Blocks = append(info.Blocks, b)
 	}
 	return info, sqldb.Map(rows.Err())
+}
+
+// Retain ends the subject's processing except for a legal duty to keep
+// some data: it deletes every value but those of keep, and blocks the
+// subject for every purpose but rectification until `until` (reason
+// BlockRetention), when a job should Destroy it. With nothing to keep it
+// destroys the subject at once. The audit entry lists the kept categories.
+//
+// Deleted rows stay readable in backups taken before until the subject is
+// destroyed: the key must live on for the kept data.
+func (g *Gate) Retain(ctx context.Context, actor audit.Actor, subject string, keep []string, until time.Time, reason, requestID string) error {
+	if len(keep) == 0 {
+		return g.Destroy(ctx, actor, subject, reason, requestID)
+	}
+	for _, c := range keep {
+		if g.reg.Category(c) == nil {
+			return fault.New(fault.Invalid, "gate.unknown_category")
+		}
+	}
+	if until.IsZero() || !until.After(g.now()) {
+		return fault.New(fault.Invalid, "gate.retention_term")
+	}
+	now := sqldb.Micros(g.now())
+	return g.db.InTx(ctx, func(tx *sql.Tx) error {
+		var state string
+		if err := tx.QueryRowContext(ctx, "SELECT state FROM subjects WHERE id = $1", subject).Scan(&state); err != nil {
+			return fmt.Errorf("gate: retain: %w", err)
+		}
+		if state != StateActive {
+			return ErrDestroyed
+		}
+		args := []any{subject}
+		marks := make([]string, len(keep))
+		for i, c := range keep {
+			args = append(args, c)
+			marks[i] = fmt.Sprintf("$%d", i+2)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM pd_values WHERE subject_id = $1 AND category NOT IN ("+strings.Join(marks, ", ")+")", args...); err != nil {
+			return fmt.Errorf("gate: retain: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO pd_blocks (subject_id, category, reason, since, until) VALUES ($1, '*', $2, $3, $4)",
+			subject, BlockRetention, now, sqldb.Micros(until)); err != nil {
+			return fmt.Errorf("gate: retain: %w", err)
+		}
+		_, err := g.log.AppendTx(ctx, tx, audit.Entry{Actor: actor, Subject: subject, Action: "subject.retained", Categories: keep,
+			Outcome: audit.OutcomeOK, Reason: reason, RequestID: requestID, Attrs: map[string]string{"until": until.UTC().Format("2006-01-02")}})
+		return err
+	})
 }
