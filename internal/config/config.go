@@ -57,6 +57,7 @@ type Operator struct {
 	ShortName    i18n.Text    `yaml:"short_name"`
 	LegalAddress i18n.Text    `yaml:"legal_address"`
 	Jurisdiction string       `yaml:"jurisdiction"` // ru, kz or kg
+	Timezone     string       `yaml:"timezone"`     // IANA name; default by jurisdiction (Europe/Moscow, Asia/Almaty, Asia/Bishkek)
 	Registration Registration `yaml:"registration"`
 	Contacts     Contacts     `yaml:"contacts"`
 }
@@ -91,6 +92,10 @@ type Portal struct {
 type Offer struct {
 	Title i18n.Text `yaml:"title"`
 	Text  i18n.Text `yaml:"text"`
+	// Level is the trust level the function needs (seed 000 §3.6–3.8):
+	// simplified (phone only), standard (password or unverified federated
+	// account) or verified (identity confirmed by the provider).
+	Level string `yaml:"level"`
 }
 
 // Server is how kabinet listens.
@@ -170,12 +175,28 @@ func (c *Config) Defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Operator.Timezone == "" {
+		c.Operator.Timezone = map[string]string{"ru": "Europe/Moscow", "kz": "Asia/Almaty", "kg": "Asia/Bishkek"}[c.Operator.Jurisdiction]
+	}
+	for i := range c.Portal.Offers {
+		if c.Portal.Offers[i].Level == "" {
+			c.Portal.Offers[i].Level = "simplified"
+		}
+	}
 	if c.Jobs.Workers == 0 {
 		c.Jobs.Workers = 2
 	}
 	c.Identity.defaults()
 	c.Messages.defaults()
 	c.Providers.defaults()
+}
+
+// Location is the operator's time zone, for dates shown to people.
+func (c *Config) Location() *time.Location {
+	if loc, err := time.LoadLocation(c.Operator.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 // DefaultLanguage is the language pages use when the person has no
@@ -238,6 +259,14 @@ func (c *Config) Validate() error {
 	for i, off := range c.Portal.Offers {
 		if off.Title.Empty() {
 			add(fmt.Sprintf("portal.offers[%d].title", i), "config.required")
+		}
+		if !slices.Contains([]string{"simplified", "standard", "verified"}, off.Level) {
+			add(fmt.Sprintf("portal.offers[%d].level", i), "config.one_of", "values", "simplified, standard, verified")
+		}
+	}
+	if c.Operator.Timezone != "" {
+		if _, err := time.LoadLocation(c.Operator.Timezone); err != nil {
+			add("operator.timezone", "config.timezone_invalid")
 		}
 	}
 	if len(c.Languages) == 0 {
