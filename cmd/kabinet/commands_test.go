@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func demoApp(t *testing.T, dir string, n int) (*app, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(context.Background(), cfg, slog.New(slog.DiscardHandler), env)
+	a, err := openApp(context.Background(), cfg, slog.New(slog.DiscardHandler), env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,22 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"kabinet/internal/api"
 	"kabinet/internal/audit"
 	"kabinet/internal/config"
 	"kabinet/internal/consent"
 	"kabinet/internal/documents"
+	"kabinet/internal/federation"
 	"kabinet/internal/gate"
 	"kabinet/internal/i18n"
+	"kabinet/internal/identity"
 	"kabinet/internal/jobs"
+	"kabinet/internal/notify"
 	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
 	"kabinet/internal/vault"
@@ -37,7 +43,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		return reportConfig(e, err)
 	}
 	log := newLogger(cfg, e)
-	a, err := openApp(ctx, cfg, log, e.getenv)
+	a, err := openApp(ctx, cfg, log, e.getenv, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -66,12 +72,15 @@ type app struct {
 	gate   *gate.Gate
 	ledger *consent.Ledger
 	docs   *documents.Store
+	outbox *notify.Outbox
+	ids    *identity.Service
+	fed    *federation.Federation
 	queue  *jobs.Queue
 	runner *jobs.Runner
 	web    *web.Server
 }
 
-func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv func(string) string) (_ *app, err error) {
+func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv func(string) string, stderr io.Writer) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
@@ -130,13 +139,14 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	a.queue = jobs.NewQueue(a.db, nil)
-	a.runner = jobs.NewRunner(a.queue, jobs.Config{Concurrency: cfg.Jobs.Workers, Logger: log.With("component", "jobs")})
+	// A short poll: a job enqueued by another process (or inside a
+	// transaction) waits at most this long, and codes must arrive at once.
+	a.runner = jobs.NewRunner(a.queue, jobs.Config{Concurrency: cfg.Jobs.Workers, PollInterval: 200 * time.Millisecond, Logger: log.With("component", "jobs")})
 	a.ledger.Register(a.runner, 10*time.Minute)
-	a.runner.Every("jobs.prune", time.Hour, func(ctx context.Context, _ jobs.Job) error {
-		_, err := a.queue.Prune(ctx, time.Now().Add(-7*24*time.Hour))
-		return err
-	})
-
+	if a.outbox, err = notify.New(a.db, a.queue, a.gate, bundle, cfg.Messages, notify.Options{Demo: cfg.Demo, Logger: log.With("component", "notify"), ConsoleWriter: stderr}); err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	a.outbox.Register(a.runner)
 	a.docs = documents.NewStore(a.db, cfg, bundle, a.audit, nil)
 	published, err := a.docs.Publish(ctx)
 	if err != nil {
@@ -149,8 +159,34 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		}
 		log.Log(ctx, level, "document published", "doc", p.DocID, "lang", p.Lang, "label", p.Label, "hash", p.ShortHash(), "label_kept", p.LabelKept, "restored", p.Restored)
 	}
+	// People have accounts only where the register names the purpose
+	// they are kept for (examples of operators without sign-up yet).
+	if cfg.AccountsConfigured() {
+		if a.ids, err = identity.New(identity.Deps{DB: a.db, Gate: a.gate, Register: &cfg.Register, Config: cfg.Identity,
+			Jurisdiction: cfg.Operator.Jurisdiction, Messenger: messenger{a.outbox}, Documents: a.docs, Consents: a.ledger,
+			Audit: a.audit, Jobs: a.queue, Index: v.Index, Logger: log.With("component", "identity")}); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+		a.ids.Register(a.runner)
+	}
+	if a.fed, err = federation.New(a.db, cfg.Providers, cfg.Server.BaseURL, federation.Options{Logger: log.With("component", "federation"), Getenv: getenv}); err != nil {
+		return nil, fmt.Errorf("identity providers: %w", err)
+	}
+	a.runner.Every("jobs.prune", time.Hour, func(ctx context.Context, _ jobs.Job) error {
+		_, err := a.queue.Prune(ctx, time.Now().Add(-7*24*time.Hour))
+		return err
+	})
 
-	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg, Documents: a.docs})
+	var apiHandler http.Handler
+	if a.ids != nil {
+		if apiHandler, err = api.New(api.Deps{Identity: a.ids, Bundle: bundle, Logger: log.With("component", "api"),
+			ClientAddr: func(r *http.Request) netip.Addr { return web.ClientAddr(r.Context()) },
+			RequestID:  func(r *http.Request) string { return web.RequestID(r.Context()) }}); err != nil {
+			return nil, err
+		}
+	}
+	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg, Documents: a.docs,
+		Identity: a.ids, Federation: a.fed, Console: console(a.outbox), API: apiHandler})
 	if err != nil {
 		return nil, fmt.Errorf("build web surface: %w", err)
 	}
@@ -253,4 +289,20 @@ func (s evidenceSealer) SealEvidence(ctx context.Context, subject string, plaint
 
 func (s evidenceSealer) OpenEvidence(ctx context.Context, subject string, sealed []byte) ([]byte, error) {
 	return s.g.Open(ctx, gate.Request{Actor: consentActor, Subject: subject, Purpose: register.PurposeConsentProof}, register.CategoryConsentEvidence, sealed)
+}
+
+// messenger hands identity's messages to the outbox.
+type messenger struct{ o *notify.Outbox }
+
+func (m messenger) Send(ctx context.Context, msg identity.Message) (int64, error) {
+	return m.o.Send(ctx, notify.Message{Subject: msg.Subject, Channel: notify.Channel(msg.Channel), Template: msg.Template,
+		Params: msg.Params, Lang: msg.Lang, ExpiresAt: msg.ExpiresAt, RequestID: msg.RequestID})
+}
+
+// console is the demo's message log for the web page, or nil.
+func console(o *notify.Outbox) web.Console {
+	if c := o.Console(); c != nil {
+		return c
+	}
+	return nil
 }

@@ -25,6 +25,10 @@ const (
 
 func requestID(ctx context.Context) string { s, _ := ctx.Value(keyRequestID).(string); return s }
 
+// RequestID is the id the middleware gave the request, for other surfaces
+// (the API) that share the middleware.
+func RequestID(ctx context.Context) string { return requestID(ctx) }
+
 // ClientAddr is the address of the person's device: the peer, or — when the
 // peer is a trusted proxy — the nearest untrusted address it reports.
 func ClientAddr(ctx context.Context) netip.Addr {

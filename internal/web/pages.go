@@ -16,14 +16,6 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "home", nil)
 }
 
-// comingSoon serves entry points whose flows arrive with later work, so
-// that links on the home page never lead to an error.
-func (s *Server) comingSoon(titleKey string) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.render(w, r, http.StatusOK, "soon", map[string]string{"TitleKey": titleKey})
-	}
-}
-
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
 	return fault.New(fault.NotFound, "error.not_found.text")
 }

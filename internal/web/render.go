@@ -30,7 +30,8 @@ const langCookie = "lang"
 
 // pageNames lists every page template; parseViews fails when one is
 // missing or broken, and a test renders each.
-var pageNames = []string{"home", "soon", "error", "document", "document_history"}
+var pageNames = []string{"home", "error", "document", "document_history",
+	"signup", "code", "signup_finish", "signin", "identify", "cabinet", "delete", "message", "demo_messages", "link"}
 
 // views are the parsed templates: each page joined with the layout.
 type views struct {
@@ -57,6 +58,21 @@ func parseViews() (*views, error) {
 		return nil, fmt.Errorf("read static assets: %w", err)
 	}
 	funcs := template.FuncMap{
+		// dict passes several named values to a partial template.
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("dict: odd number of arguments")
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
 		"asset": func(name string) (string, error) {
 			if u, ok := v.assets[name]; ok {
 				return u, nil
@@ -65,7 +81,7 @@ func parseViews() (*views, error) {
 		},
 	}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/forms.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", name, err)
 		}
@@ -85,6 +101,9 @@ type Page struct {
 	Path      string // the current path, for the language switch to return to
 	Agreement bool   // the operator publishes a user agreement (footer link)
 	RequestID string
+	SignedIn  bool   // a session is active: the header offers the cabinet and sign-out
+	Level     string // the session's trust level
+	Demo      bool   // the built-in demo operator: show where demo codes are
 	Data      any
 }
 
@@ -122,8 +141,15 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	p := &Page{
 		L: s.bundle.Localizer(lang), Lang: lang, Languages: s.cfg.Languages,
 		Operator: s.cfg.Operator, Portal: s.cfg.Portal,
-		Agreement: s.cfg.Register.DocumentOfKind(register.DocAgreement) != nil,
-		Path:      r.URL.Path, RequestID: requestID(r.Context()), Data: data,
+		Agreement: s.cfg.Register.DocumentOfKind(register.DocAgreement) != nil, Demo: s.cfg.Demo,
+		Path: r.URL.Path, RequestID: requestID(r.Context()), Data: data,
+	}
+	if f, ok := data.(*form); ok {
+		f.translate(p)
+	}
+	if sess, ok := sessionFrom(r.Context()); ok {
+		p.SignedIn = true
+		p.Level = sess.Level.String()
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

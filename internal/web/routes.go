@@ -12,8 +12,13 @@ import (
 // routes is the one place that lists the portal's URLs.
 func (s *Server) routes(mux *http.ServeMux, reg *prometheus.Registry) {
 	mux.Handle("GET /{$}", s.handle(s.home))
-	mux.Handle("GET /signin", s.handle(s.comingSoon("nav.sign_in")))
-	mux.Handle("GET /signup", s.handle(s.comingSoon("nav.sign_up")))
+	if s.ids != nil {
+		s.accountRoutes(mux)
+	}
+	mux.Handle("GET /demo/messages", s.handle(s.demoMessages))
+	if s.api != nil {
+		mux.Handle("/api/", s.api)
+	}
 	mux.Handle("POST /lang", s.handle(s.setLanguage))
 	mux.Handle("GET /policy", s.handle(s.currentDocument(register.DocPolicy)))
 	mux.Handle("GET /agreement", s.handle(s.currentDocument(register.DocAgreement)))
@@ -27,4 +32,38 @@ func (s *Server) routes(mux *http.ServeMux, reg *prometheus.Registry) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
 	mux.Handle("/", s.handle(s.notFound))
+}
+
+// accountRoutes are sign-up, sign-in, the cabinet and federation.
+func (s *Server) accountRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /signup", s.handle(s.signupForm))
+	mux.Handle("POST /signup", s.handle(s.signup))
+	mux.Handle("GET /signup/code", s.handle(s.codeForm("/signup/code", false)))
+	mux.Handle("POST /signup/code", s.handle(s.signupCode))
+	mux.Handle("GET /signup/finish", s.handle(s.signupFinishForm))
+	mux.Handle("POST /signup/finish", s.handle(s.signupFinish))
+	mux.Handle("GET /signin", s.handle(s.signinForm))
+	mux.Handle("POST /signin", s.handle(s.signin))
+	mux.Handle("GET /signin/code", s.handle(s.identifyForm("signin_code")))
+	mux.Handle("POST /signin/code", s.handle(s.identify("signin_code")))
+	mux.Handle("GET /signin/code/confirm", s.handle(s.codeForm("/signin/code/confirm", false)))
+	mux.Handle("POST /signin/code/confirm", s.handle(s.signinCode))
+	mux.Handle("GET /reset", s.handle(s.identifyForm("reset")))
+	mux.Handle("POST /reset", s.handle(s.identify("reset")))
+	mux.Handle("GET /reset/confirm", s.handle(s.codeForm("/reset/confirm", true)))
+	mux.Handle("POST /reset/confirm", s.handle(s.resetConfirm))
+	mux.Handle("POST /signout", s.handle(s.signout))
+
+	mux.Handle("GET /cabinet", s.signedIn(s.cabinet))
+	mux.Handle("POST /cabinet/sessions/{id}/revoke", s.signedIn(s.revokeSession))
+	mux.Handle("POST /cabinet/report", s.signedIn(s.reportUnauthorised))
+	mux.Handle("GET /cabinet/delete", s.signedIn(s.deleteForm))
+	mux.Handle("POST /cabinet/delete", s.signedIn(s.deleteStart))
+	mux.Handle("GET /cabinet/delete/confirm", s.signedIn(s.codeForm("/cabinet/delete/confirm", false)))
+	mux.Handle("POST /cabinet/delete/confirm", s.signedIn(s.deleteConfirm))
+	if s.fed != nil {
+		mux.Handle("GET /auth/{provider}", s.handle(s.federationStart))
+		mux.Handle("GET /auth/{provider}/callback", s.handle(s.federationCallback))
+		mux.Handle("POST /auth/link", s.handle(s.federationLink))
+	}
 }

@@ -13,11 +13,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kabinet/internal/config"
+	"kabinet/internal/federation"
 	"kabinet/internal/i18n"
+	"kabinet/internal/identity"
+	"kabinet/internal/notify"
 )
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -34,6 +38,21 @@ type Deps struct {
 	Registry *prometheus.Registry // metrics are registered here and served at /metrics
 	// Documents serves the published agreement, policy and consent texts.
 	Documents Documents
+	// Identity runs sign-up, sign-in, sessions and deletion; without it
+	// (tests of the shell) those routes are absent.
+	Identity *identity.Service
+	// Federation signs in through external OpenID Connect providers.
+	Federation *federation.Federation
+	// Console is the demo operator's message log (nil for a real operator).
+	Console Console
+	// API serves /api/ (package api), behind the same middleware.
+	API http.Handler
+}
+
+// Console lists the messages the demo "sent" (package notify's console
+// sender), with recipients masked.
+type Console interface {
+	Recent() []notify.ConsoleMessage
 }
 
 // Server is the portal's http.Handler.
@@ -43,6 +62,11 @@ type Server struct {
 	bundle  *i18n.Bundle
 	db      Pinger
 	docs    Documents
+	ids     *identity.Service
+	fed     *federation.Federation
+	console Console
+	api     http.Handler
+	loc     *time.Location
 	views   *views
 	metrics *httpMetrics
 	trusted []netip.Prefix
@@ -69,6 +93,11 @@ func New(d Deps) (*Server, error) {
 		bundle:  d.Bundle,
 		db:      d.DB,
 		docs:    d.Documents,
+		ids:     d.Identity,
+		fed:     d.Federation,
+		console: d.Console,
+		api:     d.API,
+		loc:     d.Config.Location(),
 		views:   v,
 		metrics: m,
 		trusted: d.Config.TrustedProxyPrefixes(),

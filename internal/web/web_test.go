@@ -18,6 +18,7 @@ import (
 	"kabinet/internal/config"
 	"kabinet/internal/documents"
 	"kabinet/internal/i18n"
+	"kabinet/internal/notify"
 )
 
 type fakePinger struct{ err error }
@@ -153,10 +154,34 @@ func TestHomePageLanguagesAndHeaders(t *testing.T) {
 
 func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	s, _ := newTestServer(t, nil, nil)
+	// A form with an error on field, and values.
+	failed := func(field, key string, values map[string]string) func() *form {
+		return func() *form {
+			f := &form{Values: map[string]string{}, Errors: map[string]string{}}
+			for k, v := range values {
+				f.Values[k] = v
+			}
+			f.fail(field, key)
+			return f
+		}
+	}
+	forms := map[string]func() *form{
+		"signup":        failed("identifier", "signup.identifier_missing", map[string]string{"method": "phone", "channel": "call"}),
+		"code":          failed("code", "signup.identifier_missing", map[string]string{"action": "/signup/code", "channel": "call", "with_password": "yes", "demo": "yes"}),
+		"signup_finish": failed("terms", "signup.identifier_missing", nil),
+		"signin":        failed("password", "signup.identifier_missing", map[string]string{"identifier": "+79160000000"}),
+		"identify":      failed("identifier", "signup.identifier_missing", map[string]string{"title": "reset.title", "lead": "reset.lead", "action": "/reset"}),
+		"delete":        failed("channel", "signup.identifier_missing", nil),
+		"link":          failed("password", "signup.identifier_missing", nil),
+	}
 	data := map[string]any{
-		"home":  nil,
-		"soon":  map[string]string{"TitleKey": "nav.sign_in"},
-		"error": errorPage{Status: 500, TitleKey: "error.internal.title", Key: "error.internal"},
+		"home": nil,
+		"cabinet": cabinetPage{Notice: "cabinet.welcome", Level: "standard",
+			Functions: []functionRow{{Title: "Услуги", Allowed: false, Needs: "verified"}, {Title: "Кабинет", Allowed: true, Needs: "simplified"}},
+			Sessions:  []sessionRow{{ID: "a", Device: "Chrome, Linux", IP: "203.0.113.1", LastSeen: "22.11.2026 12:00", Current: true}, {ID: "b", Device: "Safari, iOS", IP: "198.51.100.2", LastSeen: "21.11.2026 09:00"}}},
+		"message":       messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"},
+		"demo_messages": []notify.ConsoleMessage{{Channel: "call", To: "+7 916 ***-**-67", Text: "Код", Code: "12345"}},
+		"error":         errorPage{Status: 500, TitleKey: "error.internal.title", Key: "error.internal"},
 		"document": documentPage{
 			Version: documents.Version{DocID: "policy", Lang: "ru", Label: "1", Title: "Политика", Hash: strings.Repeat("ab", 32), HTML: "<article></article>"},
 			Date:    "01.09.2025 09:00 UTC", Old: true, CurrentPath: "/policy", HistoryPath: "/documents/policy", Fallback: "Русский",
@@ -168,6 +193,16 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	}
 	for _, name := range pageNames {
 		d, ok := data[name]
+		if mk, isForm := forms[name]; isForm {
+			ok = true
+			if name == "signup_finish" {
+				d = mk()
+				d.(*form).Data = &finishPage{AgreementTitle: "Соглашение", AgreementPath: "/agreement", PolicyTitle: "Политика", PolicyPath: "/policy",
+					Consents: []consentOffer{{Purpose: "informing", Title: "Информирование", Path: "/documents/c/ab", Checked: true}}}
+			} else {
+				d = mk()
+			}
+		}
 		if !ok {
 			t.Errorf("page %s has no test data: add it here", name)
 			continue
