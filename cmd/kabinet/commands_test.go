@@ -184,3 +184,5 @@ func TestConsentGovernsTheGate(t *testing.T) {
 		t.Error("evidence still opens after the subject was destroyed")
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -45,13 +45,23 @@ type started struct {
 // the line that gives its address.
 func startServe(t *testing.T, args ...string) *started {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is startServe with extra environment variables.
+func startServeEnv(t *testing.T, env map[string]string, args ...string) *started {
+	t.Helper()
+	vars := map[string]string{"LANG": "ru_RU.UTF-8"}
+	for k, v := range env {
+		vars[k] = v
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &started{done: make(chan error, 1), cancel: cancel, stderr: &bytes.Buffer{}}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)
 	go func() {
-		err := run(ctx, all, testEnv(map[string]string{"LANG": "ru_RU.UTF-8"}), strings.NewReader(""), pw, syncWriter{s.stderr})
+		err := run(ctx, all, testEnv(vars), strings.NewReader(""), pw, syncWriter{s.stderr})
 		pw.Close()
 		s.done <- err
 	}()
