@@ -151,7 +151,7 @@ func TestAccountLifeInChromium(t *testing.T) {
 	if body := p.body(); !strings.Contains(body, "Нужна учётная запись уровня подтверждённая") || !strings.Contains(body, "ЕСИА") {
 		t.Errorf("the cabinet does not say what a verified-only function needs:\n%s", body)
 	}
-	p.submitForm(`form[action="/signout"]`, "main h1")
+	p.submitForm(`form[action="/signout"]`, ".panel--confirmation")
 	if h := p.text("main h1"); h != "Вы вышли" {
 		t.Errorf("after sign-out: %q", h)
 	}
@@ -181,6 +181,37 @@ func TestAccountLifeInChromium(t *testing.T) {
 	}
 	if got := apiGet(t, s.url, "/api/v1/account", token); got != http.StatusUnauthorized {
 		t.Errorf("revoked API session still works: %d", got)
+	}
+
+	// Consents: withdraw the one given at sign-up, then give it again.
+	p.open("/cabinet/consents")
+	p.submitForm(`form[action="/cabinet/consents/informing/withdraw"]`, `form[action="/cabinet/consents/informing/give"]`)
+	if body := p.body(); !strings.Contains(body, "Согласие отозвано") || !strings.Contains(body, "отозвано") {
+		t.Errorf("after withdrawal:\n%s", body)
+	}
+	p.do(chromedp.Click(chromedp.CSS(`form[action="/cabinet/consents/informing/give"] input[name=agree]`)))
+	p.submitForm(`form[action="/cabinet/consents/informing/give"]`, `form[action="/cabinet/consents/informing/withdraw"]`)
+	if body := p.body(); !strings.Contains(body, "Согласие дано.") || !strings.Contains(body, "Отозвать согласие") {
+		t.Errorf("after giving again:\n%s", body)
+	}
+
+	// The history shows sign-ins with device and address, the data
+	// written (by category) and the consents — never the values.
+	p.open("/cabinet/history")
+	history := p.body()
+	for _, want := range []string{"Вход на портал", "127.0.0.1", "Согласие отозвано", "Согласие дано", "Номер телефона", "Регистрация"} {
+		if !strings.Contains(history, want) {
+			t.Errorf("history lacks %q:\n%s", want, history)
+		}
+	}
+	for _, value := range []string{"555-01-23", "5550123", password} {
+		if strings.Contains(history, value) {
+			t.Errorf("history shows a value %q", value)
+		}
+	}
+	p.open("/cabinet/history?kind=consents")
+	if body := p.body(); strings.Contains(body, "Вход на портал") || !strings.Contains(body, "Согласие дано") {
+		t.Errorf("the consents filter shows:\n%s", body)
 	}
 
 	// Delete the account with the last 5 digits of an incoming call.

@@ -80,6 +80,10 @@ func (s *Service) insertSession(ctx context.Context, tx *sql.Tx, n *newSession, 
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sign_ins (session_id, account_id, client, created_at) VALUES ($1, $2, $3, $4)",
+		n.id, n.account, n.client, sqldb.Micros(n.now)); err != nil {
+		return fmt.Errorf("record sign-in: %w", err)
+	}
 	_, err = s.audit.AppendTx(ctx, tx, audit.Entry{Actor: accountActor(n.account), Subject: n.subject, Action: "session.created",
 		Outcome: audit.OutcomeOK, Attrs: map[string]string{"session": n.id, "level": level.String()}})
 	return err
@@ -363,4 +367,68 @@ func deviceOf(ua string) string {
 		return system
 	}
 	return "?"
+}
+
+// SignIn is a past sign-in as the person's history shows it.
+type SignIn struct {
+	SessionID string
+	Device    string
+	IP        string
+	At        time.Time
+}
+
+// SignIns returns the account's sign-ins among sessionIDs (the history
+// page names them from the audit log), with device and address opened
+// through the gate. Sessions of other accounts are not returned.
+func (s *Service) SignIns(ctx context.Context, accountID string, sessionIDs []string) (map[string]SignIn, error) {
+	out := map[string]SignIn{}
+	if len(sessionIDs) == 0 {
+		return out, nil
+	}
+	a, err := s.accountByID(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{accountID}
+	marks := make([]string, len(sessionIDs))
+	for i, id := range sessionIDs {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", i+2)
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, "SELECT session_id, client, created_at FROM sign_ins WHERE account_id = $1 AND session_id IN ("+strings.Join(marks, ", ")+")", args...)
+	if err != nil {
+		return nil, sqldb.Map(fmt.Errorf("identity: sign-ins: %w", err))
+	}
+	type row struct {
+		id     string
+		client []byte
+		at     int64
+	}
+	var list []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.client, &r.at); err != nil {
+			rows.Close()
+			return nil, sqldb.Map(fmt.Errorf("identity: sign-ins: %w", err))
+		}
+		list = append(list, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, sqldb.Map(fmt.Errorf("identity: sign-ins: %w", err))
+	}
+	for _, r := range list {
+		si := SignIn{SessionID: r.id, At: sqldb.FromMicros(r.at)}
+		if len(r.client) > 0 {
+			plain, err := s.gate.Open(ctx, s.request(accountActor(accountID), a.subject, ""), s.cfg.Categories.Session, r.client)
+			if err != nil {
+				return nil, fmt.Errorf("identity: open sign-in record: %w", err)
+			}
+			var cr clientRecord
+			json.Unmarshal(plain, &cr)
+			si.Device, si.IP = cr.Device, cr.IP
+		}
+		out[r.id] = si
+	}
+	return out, nil
 }

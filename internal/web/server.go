@@ -43,10 +43,23 @@ type Deps struct {
 	Identity *identity.Service
 	// Federation signs in through external OpenID Connect providers.
 	Federation *federation.Federation
+	// Consents is the consent ledger, for the cabinet's consents page.
+	Consents Consents
+	// Timeline reads the person's own history from the audit log.
+	Timeline History
+	// Receipts serves consent receipts (nil: not offered).
+	Receipts Receipts
 	// Console is the demo operator's message log (nil for a real operator).
 	Console Console
 	// API serves /api/ (package api), behind the same middleware.
 	API http.Handler
+}
+
+// Receipts makes the signed and the printable consent receipt of a
+// subject's consent to a purpose (package receipts, wired in cmd).
+type Receipts interface {
+	JWS(ctx context.Context, subject, purpose, lang string) (string, error)
+	PDF(ctx context.Context, subject, purpose, lang string) ([]byte, error)
 }
 
 // Console lists the messages the demo "sent" (package notify's console
@@ -57,20 +70,23 @@ type Console interface {
 
 // Server is the portal's http.Handler.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	bundle  *i18n.Bundle
-	db      Pinger
-	docs    Documents
-	ids     *identity.Service
-	fed     *federation.Federation
-	console Console
-	api     http.Handler
-	loc     *time.Location
-	views   *views
-	metrics *httpMetrics
-	trusted []netip.Prefix
-	handler http.Handler
+	cfg      *config.Config
+	log      *slog.Logger
+	bundle   *i18n.Bundle
+	db       Pinger
+	docs     Documents
+	ids      *identity.Service
+	consents Consents
+	timeline History
+	receipts Receipts
+	fed      *federation.Federation
+	console  Console
+	api      http.Handler
+	loc      *time.Location
+	views    *views
+	metrics  *httpMetrics
+	trusted  []netip.Prefix
+	handler  http.Handler
 }
 
 // New builds the portal handler. It parses every template and fails if
@@ -88,19 +104,22 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     d.Config,
-		log:     d.Logger,
-		bundle:  d.Bundle,
-		db:      d.DB,
-		docs:    d.Documents,
-		ids:     d.Identity,
-		fed:     d.Federation,
-		console: d.Console,
-		api:     d.API,
-		loc:     d.Config.Location(),
-		views:   v,
-		metrics: m,
-		trusted: d.Config.TrustedProxyPrefixes(),
+		cfg:      d.Config,
+		log:      d.Logger,
+		bundle:   d.Bundle,
+		db:       d.DB,
+		docs:     d.Documents,
+		ids:      d.Identity,
+		consents: d.Consents,
+		timeline: d.Timeline,
+		receipts: d.Receipts,
+		fed:      d.Federation,
+		console:  d.Console,
+		api:      d.API,
+		loc:      d.Config.Location(),
+		views:    v,
+		metrics:  m,
+		trusted:  d.Config.TrustedProxyPrefixes(),
 	}
 	mux := http.NewServeMux()
 	s.routes(mux, d.Registry)

@@ -179,7 +179,14 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		"cabinet": cabinetPage{Notice: "cabinet.welcome", Level: "standard",
 			Functions: []functionRow{{Title: "Услуги", Allowed: false, Needs: "verified"}, {Title: "Кабинет", Allowed: true, Needs: "simplified"}},
 			Sessions:  []sessionRow{{ID: "a", Device: "Chrome, Linux", IP: "203.0.113.1", LastSeen: "22.11.2026 12:00", Current: true}, {ID: "b", Device: "Safari, iOS", IP: "198.51.100.2", LastSeen: "21.11.2026 09:00"}}},
-		"message":       messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"},
+		"message": messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"},
+		"history": historyPageData{Kind: "signins", Kinds: []string{"signins", "data", "consents", "documents", "sessions", "account"},
+			Rows: []historyEntry{{When: "22.11.2026 12:00", Action: "Вход", Detail: "Chrome, Linux · 203.0.113.1"}, {When: "22.11.2026 12:01", Action: "Изменение", Categories: []string{"Номер телефона"}}},
+			More: "/cabinet/history?before=10"},
+		"consents": consentsPage{Notice: "consents.given_notice", Purposes: []purposeRow{
+			{ID: "portal", Title: "Портал", Basis: "закон", Retention: "до", Categories: []string{"Телефон"}},
+			{ID: "informing", Title: "Информирование", Basis: "согласие", ConsentBased: true, Active: true, Status: "дано", Since: "01.01.2026", Expires: "01.01.2029", Term: "3 года", TextPath: "/documents/c/ab", Receipt: true},
+			{ID: "marketing", Title: "Реклама", Basis: "согласие", ConsentBased: true, Status: "отозвано", Term: "до отзыва"}}},
 		"demo_messages": []notify.ConsoleMessage{{Channel: "call", To: "+7 916 ***-**-67", Text: "Код", Code: "12345"}},
 		"error":         errorPage{Status: 500, TitleKey: "error.internal.title", Key: "error.internal"},
 		"document": documentPage{
