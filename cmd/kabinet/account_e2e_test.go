@@ -183,6 +183,25 @@ func TestAccountLifeInChromium(t *testing.T) {
 		t.Errorf("revoked API session still works: %d", got)
 	}
 
+	// Personal data: an invalid INN is refused with the other fields kept;
+	// then valid data are saved.
+	p.open("/cabinet/data")
+	p.fill(`[name="v.identity.name"]`, "Петров Иван Сергеевич")
+	p.fill(`[name="v.tax.inn"]`, "500100732250")
+	p.fill(`[name="v.identity.birth_date"]`, "29.02.1980")
+	p.submit(".error-summary")
+	if body := p.body(); !strings.Contains(body, "В ИНН физического лица есть ошибка") {
+		t.Errorf("no INN error:\n%s", body)
+	}
+	if v, _ := chromedp.Run(b.Ctx, chromedp.Value(chromedp.CSS(`[name="v.identity.name"]`))); v != "Петров Иван Сергеевич" {
+		t.Errorf("the name typed was lost: %q", v)
+	}
+	p.fill(`[name="v.tax.inn"]`, "500100732259")
+	p.submit(".notice")
+	if v, _ := chromedp.Run(b.Ctx, chromedp.Value(chromedp.CSS(`[name="v.identity.birth_date"]`))); v != "29.02.1980" {
+		t.Errorf("stored birth date shows as %q", v)
+	}
+
 	// Consents: withdraw the one given at sign-up, then give it again.
 	p.open("/cabinet/consents")
 	p.submitForm(`form[action="/cabinet/consents/informing/withdraw"]`, `form[action="/cabinet/consents/informing/give"]`)
@@ -199,12 +218,12 @@ func TestAccountLifeInChromium(t *testing.T) {
 	// written (by category) and the consents — never the values.
 	p.open("/cabinet/history")
 	history := p.body()
-	for _, want := range []string{"Вход на портал", "127.0.0.1", "Согласие отозвано", "Согласие дано", "Номер телефона", "Регистрация"} {
+	for _, want := range []string{"Вход на портал", "127.0.0.1", "Согласие отозвано", "Согласие дано", "Номер телефона", "Регистрация", "Изменение персональных данных", "ИНН"} {
 		if !strings.Contains(history, want) {
 			t.Errorf("history lacks %q:\n%s", want, history)
 		}
 	}
-	for _, value := range []string{"555-01-23", "5550123", password} {
+	for _, value := range []string{"555-01-23", "5550123", password, "500100732259", "Петров", "1980"} {
 		if strings.Contains(history, value) {
 			t.Errorf("history shows a value %q", value)
 		}

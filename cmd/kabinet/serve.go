@@ -186,7 +186,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		}
 	}
 	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg, Documents: a.docs,
-		Identity: a.ids, Federation: a.fed, Console: console(a.outbox), API: apiHandler, Consents: a.ledger,
+		Identity: a.ids, Federation: a.fed, Console: console(a.outbox), API: apiHandler, Consents: a.ledger, PersonalData: a.gate,
 		Timeline: func(ctx context.Context, subject string, actions []string, before int64, limit int) ([]audit.Entry, error) {
 			return audit.Timeline(ctx, a.db, subject, actions, before, limit)
 		}})

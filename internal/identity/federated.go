@@ -70,7 +70,7 @@ func (s *Service) SignInFederated(ctx context.Context, c Client, id FederatedIde
 		if err != nil {
 			return Session{}, "", "", err
 		}
-		if err := s.writeValues(ctx, c, a.id, a.subject, id.Values, false); err != nil {
+		if err := s.writeValues(ctx, c, a.id, a.subject, id, false); err != nil {
 			return Session{}, "", "", err
 		}
 		if level > parseStoredLevel(a.level) {
@@ -130,7 +130,7 @@ func (s *Service) SignInFederated(ctx context.Context, c Client, id FederatedIde
 		}
 	}()
 	accountID = newAccountID()
-	if err := s.writeValues(ctx, c, accountID, subject, values, true); err != nil {
+	if err := s.writeValues(ctx, c, accountID, subject, FederatedIdentity{Provider: id.Provider, Verified: id.Verified, Values: values}, true); err != nil {
 		return Session{}, "", "", err
 	}
 	ns, err := s.prepareSession(ctx, c, accountID, subject)
@@ -268,9 +268,9 @@ func (s *Service) raiseLevel(ctx context.Context, a *accountRef, level Level, pr
 // writeValues writes a provider's values through the gate: those of
 // categories the accounts' purpose covers, the sign-in identifiers only
 // when withContacts (a new account).
-func (s *Service) writeValues(ctx context.Context, c Client, accountID, subject string, in map[string]string, withContacts bool) error {
+func (s *Service) writeValues(ctx context.Context, c Client, accountID, subject string, id FederatedIdentity, withContacts bool) error {
 	vals := gate.Values{}
-	for cat, v := range in {
+	for cat, v := range id.Values {
 		if v == "" {
 			continue
 		}
@@ -289,7 +289,40 @@ func (s *Service) writeValues(ctx context.Context, c Client, accountID, subject 
 	if err := s.gate.Write(ctx, s.request(accountActor(accountID), subject, c.RequestID), vals); err != nil {
 		return fmt.Errorf("identity: write provider's values: %w", err)
 	}
-	return nil
+	verified := 0
+	if id.Verified {
+		verified = 1
+	}
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for cat := range vals {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO value_sources (subject_id, category, provider, verified, updated_at) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (subject_id, category) DO UPDATE SET provider = excluded.provider, verified = excluded.verified, updated_at = excluded.updated_at`,
+				subject, cat, id.Provider, verified, sqldb.Micros(s.now())); err != nil {
+				return fmt.Errorf("identity: record value source: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// VerifiedCategories returns the categories of the subject's data that an
+// identity provider verified, with the provider's id: the cabinet shows
+// them as confirmed and does not let the person edit them.
+func (s *Service) VerifiedCategories(ctx context.Context, subject string) (map[string]string, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, "SELECT category, provider FROM value_sources WHERE subject_id = $1 AND verified = 1", subject)
+	if err != nil {
+		return nil, sqldb.Map(fmt.Errorf("identity: value sources: %w", err))
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var c, p string
+		if err := rows.Scan(&c, &p); err != nil {
+			return nil, sqldb.Map(fmt.Errorf("identity: value sources: %w", err))
+		}
+		out[c] = p
+	}
+	return out, sqldb.Map(rows.Err())
 }
 
 // normalizeAs normalises a value of the phone or e-mail category.

@@ -60,9 +60,12 @@ type Category struct {
 	Format string `yaml:"format"`
 }
 
-// Formats are the identifier formats a category may declare; each names a
-// validator in package idnum.
-var Formats = []string{"inn", "inn_person", "snils", "kz_iin", "kz_bin", "kg_pin"}
+// Formats are the formats a category may declare: identifier formats that
+// name a validator in package idnum, and "date" (a calendar date, e.g. of
+// birth: not in the future, not before 1900), "sex" (male or female, as in
+// identity documents) and "document" (an identity document's series and
+// number).
+var Formats = []string{"inn", "inn_person", "snils", "kz_iin", "kz_bin", "kg_pin", "date", "sex", "document"}
 
 // SubjectCategory is a kind of data subject (seed 003 §2.2).
 type SubjectCategory struct {

@@ -91,7 +91,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	if f.Values["identifier"] == "" {
 		f.fail("identifier", "signup.identifier_missing")
-		return s.render(w, r, http.StatusUnprocessableEntity, "signup", f)
+		return s.render(w, r, statusFor(f), "signup", f)
 	}
 	id, err := s.ids.StartSignup(r.Context(), s.client(r), identity.SignupStart{Method: method, Identifier: f.Values["identifier"], Channel: channel})
 	if err != nil {
@@ -350,12 +350,13 @@ type messagePage struct {
 }
 
 // statusFor is the status of a form shown again: 429 when the person must
-// wait, else 422.
+// wait; else 200, as a page that asks to correct the form is a normal
+// answer to a person (browsers log any 4xx page as an error).
 func statusFor(f *form) int {
 	if f.limited {
 		return http.StatusTooManyRequests
 	}
-	return http.StatusUnprocessableEntity
+	return http.StatusOK
 }
 
 // --- sessions ----------------------------------------------------------------

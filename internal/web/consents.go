@@ -154,5 +154,5 @@ func (s *Server) consentAction(give bool) func(http.ResponseWriter, *http.Reques
 }
 
 func (s *Server) renderConsentError(w http.ResponseWriter, r *http.Request, key string) error {
-	return s.render(w, r, http.StatusUnprocessableEntity, "message", messagePage{TitleKey: "consents.title", TextKey: key, Next: "/cabinet/consents", NextKey: "consents.back"})
+	return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "consents.title", TextKey: key, Next: "/cabinet/consents", NextKey: "consents.back"})
 }

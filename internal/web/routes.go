@@ -57,6 +57,8 @@ func (s *Server) accountRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /cabinet", s.signedIn(s.cabinet))
 	mux.Handle("POST /cabinet/sessions/{id}/revoke", s.signedIn(s.revokeSession))
 	mux.Handle("POST /cabinet/report", s.signedIn(s.reportUnauthorised))
+	mux.Handle("GET /cabinet/data", s.signedIn(s.dataPage))
+	mux.Handle("POST /cabinet/data", s.signedIn(s.dataSave))
 	mux.Handle("GET /cabinet/history", s.signedIn(s.history))
 	mux.Handle("GET /cabinet/consents", s.signedIn(s.consentsList))
 	mux.Handle("POST /cabinet/consents/{purpose}/give", s.signedIn(s.consentAction(true)))

@@ -43,6 +43,8 @@ type Deps struct {
 	Identity *identity.Service
 	// Federation signs in through external OpenID Connect providers.
 	Federation *federation.Federation
+	// PersonalData is the gate, for the cabinet's data page.
+	PersonalData PersonalData
 	// Consents is the consent ledger, for the cabinet's consents page.
 	Consents Consents
 	// Timeline reads the person's own history from the audit log.
@@ -77,6 +79,7 @@ type Server struct {
 	docs     Documents
 	ids      *identity.Service
 	consents Consents
+	pd       PersonalData
 	timeline History
 	receipts Receipts
 	fed      *federation.Federation
@@ -111,6 +114,7 @@ func New(d Deps) (*Server, error) {
 		docs:     d.Documents,
 		ids:      d.Identity,
 		consents: d.Consents,
+		pd:       d.PersonalData,
 		timeline: d.Timeline,
 		receipts: d.Receipts,
 		fed:      d.Federation,

@@ -173,6 +173,7 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		"identify":      failed("identifier", "signup.identifier_missing", map[string]string{"title": "reset.title", "lead": "reset.lead", "action": "/reset"}),
 		"delete":        failed("channel", "signup.identifier_missing", nil),
 		"link":          failed("password", "signup.identifier_missing", nil),
+		"data":          failed("v.tax.inn", "idnum.inn_person.checksum", map[string]string{"notice": "data.saved"}),
 	}
 	data := map[string]any{
 		"home": nil,
@@ -202,7 +203,14 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		d, ok := data[name]
 		if mk, isForm := forms[name]; isForm {
 			ok = true
-			if name == "signup_finish" {
+			if name == "data" {
+				d = mk()
+				d.(*form).Data = []dataRow{{Name: "v.identity.name", Title: "ФИО", Value: "Петров", Editable: true},
+					{Name: "v.identity.sex", Title: "Пол", Value: "male", Format: "sex", Editable: true},
+					{Name: "v.tax.inn", Title: "ИНН", Value: "1", Format: "inn_person", Hint: "12 цифр", Editable: true},
+					{Name: "v.social.snils", Title: "СНИЛС", Value: "112-233-445 95", Verified: true},
+					{Name: "v.contact.phone", Title: "Телефон", Value: "+79160000000"}}
+			} else if name == "signup_finish" {
 				d = mk()
 				d.(*form).Data = &finishPage{AgreementTitle: "Соглашение", AgreementPath: "/agreement", PolicyTitle: "Политика", PolicyPath: "/policy",
 					Consents: []consentOffer{{Purpose: "informing", Title: "Информирование", Path: "/documents/c/ab", Checked: true}}}

@@ -36,7 +36,10 @@ func KeysTranslated(t *testing.T, prefix string, min int, except ...string) {
 			t.Fatal(err)
 		}
 		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-			if !slices.Contains(except, m[1]) {
+			// A literal ending in "_" or "." is the prefix of a key built
+			// at run time ("profile.sex_" + value); its keys are checked by
+			// the package's own tests.
+			if !slices.Contains(except, m[1]) && !strings.HasSuffix(m[1], "_") {
 				keys[m[1]] = true
 			}
 		}

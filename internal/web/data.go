@@ -1,0 +1,163 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"kabinet/internal/audit"
+	"kabinet/internal/fault"
+	"kabinet/internal/gate"
+	"kabinet/internal/profile"
+	"kabinet/internal/register"
+)
+
+// PersonalData is the gate, as the cabinet's data page uses it.
+type PersonalData interface {
+	Read(ctx context.Context, req gate.Request) (gate.Values, error)
+	Write(ctx context.Context, req gate.Request, values gate.Values) error
+	Erase(ctx context.Context, req gate.Request) error
+}
+
+// dataRow is one category on the "Личные данные" page.
+type dataRow struct {
+	Name, Title, Value, Format, Hint string
+	Editable, Verified               bool
+}
+
+// dataCategories are the categories the accounts' purpose keeps about the
+// person, in the register's order.
+func (s *Server) dataCategories() []*register.Category {
+	pu := s.cfg.Register.Purpose(s.cfg.Identity.Purpose)
+	sc := s.cfg.Register.Subject(s.cfg.Identity.SubjectKind)
+	if pu == nil {
+		return nil
+	}
+	var out []*register.Category
+	for i := range s.cfg.Register.Categories {
+		c := &s.cfg.Register.Categories[i]
+		if len(pu.Covers(c.ID)) == 0 && (sc == nil || sc.Allows(c.ID)) && !(len(c.ID) > 10 && c.ID[:10] == "technical.") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *Server) dataRequest(r *http.Request, cats []string) gate.Request {
+	sess, _ := sessionFrom(r.Context())
+	return gate.Request{Actor: audit.Actor{Kind: audit.ActorAccount, ID: sess.AccountID}, Subject: sess.SubjectID,
+		Purpose: s.cfg.Identity.Purpose, Categories: cats, RequestID: requestID(r.Context())}
+}
+
+// dataPage shows the person's data by category as the register declares
+// it; verified values from an identity provider are marked and locked.
+func (s *Server) dataPage(w http.ResponseWriter, r *http.Request) error {
+	f := newForm(r)
+	rows, err := s.dataRows(r, f, nil)
+	if err != nil {
+		return err
+	}
+	f.Data = rows
+	if r.URL.Query().Get("saved") != "" {
+		f.Values["notice"] = "data.saved"
+	}
+	return s.render(w, r, http.StatusOK, "data", f)
+}
+
+// dataRows reads the stored values (through the gate) and fills the form:
+// typed values (when given) win, so a form shown again keeps them.
+func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]dataRow, error) {
+	sess, _ := sessionFrom(r.Context())
+	cats := s.dataCategories()
+	ids := make([]string, len(cats))
+	for i, c := range cats {
+		ids[i] = c.ID
+	}
+	stored, err := s.pd.Read(r.Context(), s.dataRequest(r, ids))
+	if err != nil {
+		return nil, err
+	}
+	verified, err := s.ids.VerifiedCategories(r.Context(), sess.SubjectID)
+	if err != nil {
+		return nil, err
+	}
+	l := s.bundle.Localizer(s.lang(r))
+	var rows []dataRow
+	for _, c := range cats {
+		name := "v." + c.ID
+		_, isVerified := verified[c.ID]
+		row := dataRow{Name: name, Title: c.Title.In(s.lang(r), s.cfg.DefaultLanguage()), Format: c.Format, Verified: isVerified,
+			Editable: !isVerified && profile.Editable(c, s.cfg.Identity.Categories.Phone, s.cfg.Identity.Categories.Email)}
+		row.Value = profile.Display(c, stored.String(c.ID), l.T)
+		if c.Format == "sex" {
+			row.Value = stored.String(c.ID)
+		}
+		if v, ok := typed[name]; ok {
+			row.Value = v
+		}
+		if l.Has("data.hint." + c.Format) {
+			row.Hint = l.T("data.hint." + c.Format)
+		}
+		f.Values[name] = row.Value
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// dataSave validates every changed field; with any error nothing is
+// stored and the form comes back with what was typed. Otherwise changed
+// values are written and cleared ones erased (seed 002 §7.1.3), each
+// through the gate, which audits them by category.
+func (s *Server) dataSave(w http.ResponseWriter, r *http.Request) error {
+	f := newForm(r)
+	typed := map[string]string{}
+	for _, c := range s.dataCategories() {
+		typed["v."+c.ID] = r.PostFormValue("v." + c.ID)
+	}
+	rows, err := s.dataRows(r, f, typed)
+	if err != nil {
+		return err
+	}
+	current, err := s.dataRows(r, newForm(r), nil)
+	if err != nil {
+		return err
+	}
+	was := map[string]string{}
+	for _, row := range current {
+		was[row.Name] = row.Value
+	}
+	writes, erase := gate.Values{}, []string{}
+	for _, row := range rows {
+		if !row.Editable || row.Value == was[row.Name] {
+			continue
+		}
+		c := s.cfg.Register.Category(row.Name[2:])
+		if row.Value == "" {
+			erase = append(erase, c.ID)
+			continue
+		}
+		v, err := profile.Normalize(c, row.Value, time.Now().In(s.loc))
+		if err != nil {
+			key, args := fault.Message(err)
+			f.fail(row.Name, key, args...)
+			continue
+		}
+		writes[c.ID] = []byte(v)
+	}
+	f.Data = rows
+	if len(f.Order) > 0 {
+		return s.render(w, r, statusFor(f), "data", f)
+	}
+	if len(writes) > 0 {
+		if err := s.pd.Write(r.Context(), s.dataRequest(r, nil), writes); err != nil {
+			return err
+		}
+	}
+	if len(erase) > 0 {
+		if err := s.pd.Erase(r.Context(), s.dataRequest(r, erase)); err != nil {
+			return err
+		}
+	}
+	http.Redirect(w, r, "/cabinet/data?saved=1", http.StatusSeeOther)
+	return nil
+}
