@@ -84,6 +84,9 @@ func (o *Outbox) deliver(ctx context.Context, j jobs.Job) error {
 		for _, v := range params {
 			secrets = append(secrets, v)
 		}
+		for _, v := range out.Headers {
+			secrets = append(secrets, v)
+		}
 		return o.failed(ctx, j, m.id, err, secrets)
 	}
 	return o.finish(ctx, m.id, Sent, "", provider)
@@ -107,6 +110,16 @@ func (o *Outbox) prepare(ctx context.Context, m stored) (Outgoing, map[string]st
 			return Outgoing{}, nil, &SendError{Err: fmt.Errorf("notify: parameters of message %d are not a JSON object", m.id), Permanent: true}
 		}
 	}
+	var headers map[string]string
+	for k, v := range params {
+		if name, ok := strings.CutPrefix(k, headerPrefix); ok {
+			if headers == nil {
+				headers = map[string]string{}
+			}
+			headers[name] = v
+			delete(params, k)
+		}
+	}
 	req.Categories = []string{cat}
 	vals, err := o.gate.Read(ctx, req)
 	if err != nil {
@@ -122,6 +135,7 @@ func (o *Outbox) prepare(ctx context.Context, m stored) (Outgoing, map[string]st
 	}
 	out := o.render(m.channel, m.template, m.lang, params, remaining)
 	out.ID, out.Channel, out.To, out.Code = strconv.FormatInt(m.id, 10), m.channel, to, params["code"]
+	out.Headers = headers
 	return out, params, nil
 }
 

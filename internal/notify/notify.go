@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -107,6 +108,43 @@ type Message struct {
 	// parameters; zero: kabinet itself (system "notify").
 	Actor     audit.Actor
 	RequestID string
+	// Headers are extra header fields of an e-mail, such as
+	// List-Unsubscribe and List-Unsubscribe-Post (RFC 8058); e-mail only.
+	// They are sealed with the parameters: an unsubscribe link is a
+	// credential of the subject.
+	Headers map[string]string
+}
+
+// headerPrefix marks header fields inside the sealed parameters. A
+// placeholder name is [a-z0-9_], so no parameter can collide with it.
+const headerPrefix = "header:"
+
+// reservedHeader reports whether the SMTP sender sets the field itself on
+// every message.
+func reservedHeader(name string) bool {
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-Id", "Mime-Version", "Content-Type", "Content-Transfer-Encoding":
+		return true
+	}
+	return false
+}
+
+// checkHeaders validates m.Headers: e-mail only, field names of RFC 5322
+// §3.6.8 other than those the sender sets, values without line breaks.
+func checkHeaders(m Message) error {
+	if len(m.Headers) == 0 {
+		return nil
+	}
+	if m.Channel != Email {
+		return fault.New(fault.Invalid, "notify.bad_headers")
+	}
+	for name, v := range m.Headers {
+		if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r > '~' || r == ':' }) ||
+			strings.ContainsAny(v, "\r\n") || reservedHeader(name) {
+			return fault.Wrap(fault.Invalid, fmt.Errorf("notify: header %q is not allowed", name), "notify.bad_headers")
+		}
+	}
+	return nil
 }
 
 // Delivery is the stored record of a message, without its parameters.
@@ -278,6 +316,9 @@ func (o *Outbox) Send(ctx context.Context, m Message) (int64, error) {
 	if !o.hasTemplate(m.Channel, m.Template) {
 		return 0, fault.Wrap(fault.Invalid, fmt.Errorf("notify: no template %q for %s", m.Template, m.Channel), "notify.unknown_template")
 	}
+	if err := checkHeaders(m); err != nil {
+		return 0, err
+	}
 	if m.Channel == Call && !isCode(m.Params["code"], o.cfg.Call.CodeDigits) {
 		return 0, fault.New(fault.Invalid, "notify.call_code", "n", o.cfg.Call.CodeDigits)
 	}
@@ -288,9 +329,15 @@ func (o *Outbox) Send(ctx context.Context, m Message) (int64, error) {
 	if m.Actor == (audit.Actor{}) {
 		m.Actor = systemActor()
 	}
-	params := m.Params
-	if params == nil {
-		params = map[string]string{}
+	params := make(map[string]string, len(m.Params)+len(m.Headers))
+	for k, v := range m.Params {
+		if strings.HasPrefix(k, headerPrefix) {
+			return 0, fault.Wrap(fault.Invalid, fmt.Errorf("notify: parameter %q", k), "notify.bad_headers")
+		}
+		params[k] = v
+	}
+	for k, v := range m.Headers {
+		params[headerPrefix+k] = v
 	}
 	plain, err := json.Marshal(params)
 	if err != nil {

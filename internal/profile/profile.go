@@ -138,4 +138,3 @@ func Editable(c *register.Category, signInCategories ...string) bool {
 	}
 	return true
 }
-
