@@ -53,7 +53,10 @@ func (p *page) fill(sel, value string) {
 	p.do(chromedp.SetValue(chromedp.CSS(sel), value))
 }
 
-var digits = regexp.MustCompile(`\d{5,6}`)
+var (
+	digits      = regexp.MustCompile(`\d{5,6}`)
+	consoleCode = regexp.MustCompile(`\[demo: not sent\] sms to [^:]+: \D*(\d{6})`)
+)
 
 // demoCode reads the newest code from the demo's message page: the one a
 // newcomer would read there instead of on their phone. It waits for the
@@ -112,21 +115,44 @@ func apiGet(t *testing.T, base, path, token string) int {
 }
 
 // signUp registers phone by the channel (sms or call) in the browser and
-// lands in the cabinet.
+// lands in the cabinet, reading the code on the demo's message page.
 func (p *page) signUp(phone, channel, password string) {
 	p.t.Helper()
 	before := p.messages()
+	p.signUpWith(phone, channel, password, func() string { return p.demoCode(before, "/signup/code?channel="+channel) })
+}
+
+// signUpReadingLog is signUp for a real operator whose messages go to the
+// console sender (the process log) rather than a demo page.
+func (p *page) signUpReadingLog(s *started, phone, password string) {
+	p.t.Helper()
+	offset := s.stderr.Len()
+	p.signUpWith(phone, "sms", password, func() string {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if m := consoleCode.FindStringSubmatch(s.stderr.String()[offset:]); m != nil {
+				return m[1]
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p.t.Fatal("no code in the log")
+		return ""
+	})
+}
+
+func (p *page) signUpWith(phone, channel, password string, code func() string) {
+	p.t.Helper()
 	p.open("/signup")
 	p.fill("#f-identifier", phone)
 	if channel == "call" {
 		p.do(chromedp.Click(chromedp.CSS(`input[name=channel][value=call]`)))
 	}
 	p.submit("#f-code")
-	code := p.demoCode(before, "/signup/code?channel="+channel)
-	if channel == "call" && len(code) != 5 {
-		p.t.Fatalf("a flash-call code has 5 digits, got %q", code)
+	c := code()
+	if channel == "call" && len(c) != 5 {
+		p.t.Fatalf("a flash-call code has 5 digits, got %q", c)
 	}
-	p.fill("#f-code", code)
+	p.fill("#f-code", c)
 	p.submit("#f-password")
 	p.fill("#f-password", password)
 	p.do(chromedp.Click(chromedp.CSS(`input[name=accept_agreement]`)), chromedp.Click(chromedp.CSS(`input[name=accept_policy]`)),

@@ -53,6 +53,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", migrate},
 		{"check-config", "check an operator file and report every problem with its line", checkConfig},
 		{"audit", "verify the audit log's chain and signatures, or export entries (audit verify|export)", auditCommand},
+		{"receipt", "verify a consent receipt (receipt verify FILE)", receiptCommand},
 		{"keys", "create keys, or rotate master keys while serving (keys init|rotate)", keysCommand},
 		{"version", "print the version", printVersion},
 	}

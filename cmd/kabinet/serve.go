@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,11 +22,14 @@ import (
 	"kabinet/internal/consent"
 	"kabinet/internal/documents"
 	"kabinet/internal/federation"
+	"kabinet/internal/files"
 	"kabinet/internal/gate"
 	"kabinet/internal/i18n"
 	"kabinet/internal/identity"
 	"kabinet/internal/jobs"
 	"kabinet/internal/notify"
+	"kabinet/internal/preferences"
+	"kabinet/internal/receipts"
 	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
 	"kabinet/internal/vault"
@@ -64,20 +68,23 @@ func newLogger(cfg *config.Config, e *env) *slog.Logger {
 // app is one running kabinet: its stores, capabilities and surfaces,
 // wired in the order they depend on each other.
 type app struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	db     *sqldb.DB
-	keys   *sqldb.DB // the key store, apart from the data (see package vault)
-	audit  *audit.Log
-	gate   *gate.Gate
-	ledger *consent.Ledger
-	docs   *documents.Store
-	outbox *notify.Outbox
-	ids    *identity.Service
-	fed    *federation.Federation
-	queue  *jobs.Queue
-	runner *jobs.Runner
-	web    *web.Server
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *sqldb.DB
+	keys     *sqldb.DB // the key store, apart from the data (see package vault)
+	audit    *audit.Log
+	gate     *gate.Gate
+	ledger   *consent.Ledger
+	docs     *documents.Store
+	outbox   *notify.Outbox
+	ids      *identity.Service
+	prefs    *preferences.Notifications
+	files    *files.Service
+	receipts receiptService
+	fed      *federation.Federation
+	queue    *jobs.Queue
+	runner   *jobs.Runner
+	web      *web.Server
 }
 
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv func(string) string, stderr io.Writer) (_ *app, err error) {
@@ -169,6 +176,36 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		}
 		a.ids.Register(a.runner)
 	}
+	if a.prefs, err = preferences.New(a.db, a.outbox, a.audit, bundle,
+		func(subject, purpose string, at time.Time) bool {
+			return a.ledger.Allowed(subject, purpose, at).Allowed
+		},
+		preferences.Config{MarketingPurpose: cfg.Messages.MarketingPurpose, InformingPurpose: cfg.Messages.InformingPurpose,
+			BaseURL: cfg.Server.BaseURL, UnsubscribeKey: v.Index("unsubscribe", "token-key")}); err != nil {
+		return nil, fmt.Errorf("notification settings: %w", err)
+	}
+	a.prefs.Register(a.runner)
+	if cfg.Uploads.Enabled() {
+		u := cfg.Uploads
+		fc := files.Config{MaxSize: int64(u.MaxSizeMB) << 20, AllowedTypes: u.Types, Dir: u.Dir, Clamd: u.Clamd,
+			Purpose: u.Purpose, Category: u.Category, RetentionDays: u.RetentionDays,
+			S3: files.S3Config{Endpoint: u.S3.Endpoint, Region: u.S3.Region, Bucket: u.S3.Bucket, Prefix: u.S3.Prefix, AccessKey: u.S3.AccessKey}}
+		if u.S3.SecretEnv != "" {
+			fc.S3.SecretKey = getenv(u.S3.SecretEnv)
+		}
+		if a.files, err = files.New(a.db, a.gate, a.audit, nil, nil, fc, files.Options{Logger: log.With("component", "files")}); err != nil {
+			return nil, fmt.Errorf("uploads: %w", err)
+		}
+		a.files.Register(a.runner)
+	}
+	receiptSigner, made, err := receipts.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, receipts.KeyFileName))
+	if err != nil {
+		return nil, fmt.Errorf("consent receipt key: %w", err)
+	}
+	if made {
+		log.Warn("created the key that signs consent receipts; back it up — receipts already issued are verified with it", "file", filepath.Join(cfg.DataDir, receipts.KeyFileName))
+	}
+	a.receipts = receiptService{cfg: cfg, ledger: a.ledger, signer: receiptSigner, bundle: bundle}
 	if a.fed, err = federation.New(a.db, cfg.Providers, cfg.Server.BaseURL, federation.Options{Logger: log.With("component", "federation"), Getenv: getenv}); err != nil {
 		return nil, fmt.Errorf("identity providers: %w", err)
 	}
@@ -186,7 +223,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		}
 	}
 	a.web, err = web.New(web.Deps{Config: cfg, Logger: log, Bundle: bundle, DB: a.db, Registry: reg, Documents: a.docs,
-		Identity: a.ids, Federation: a.fed, Console: console(a.outbox), API: apiHandler, Consents: a.ledger, PersonalData: a.gate,
+		Identity: a.ids, Federation: a.fed, Console: console(a.outbox), API: apiHandler, Consents: a.ledger, PersonalData: a.gate, Notifications: a.prefs, Files: uploads(a.files), Receipts: a.receipts,
 		Timeline: func(ctx context.Context, subject string, actions []string, before int64, limit int) ([]audit.Entry, error) {
 			return audit.Timeline(ctx, a.db, subject, actions, before, limit)
 		}})
@@ -308,4 +345,12 @@ func console(o *notify.Outbox) web.Console {
 		return c
 	}
 	return nil
+}
+
+// uploads is the files service for the web, or nil when uploads are off.
+func uploads(f *files.Service) web.Files {
+	if f == nil {
+		return nil
+	}
+	return f
 }

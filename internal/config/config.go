@@ -39,6 +39,7 @@ type Config struct {
 	Identity  Identity          `yaml:"identity"`
 	Messages  Messages          `yaml:"messages"`
 	Providers Providers         `yaml:"providers"`
+	Uploads   Uploads           `yaml:"uploads"`
 	Register  register.Register `yaml:"register"`
 
 	// Demo is true when the built-in demo operator is in use: kabinet then
@@ -189,6 +190,7 @@ func (c *Config) Defaults() {
 	c.Identity.defaults()
 	c.Messages.defaults()
 	c.Providers.defaults()
+	c.Uploads.defaults(c)
 }
 
 // Location is the operator's time zone, for dates shown to people.
@@ -314,6 +316,7 @@ func (c *Config) Validate() error {
 	c.Identity.validate(c, add)
 	c.Messages.validate(c, add)
 	c.Providers.validate(c, add)
+	c.Uploads.validate(c, add)
 	if c.Operator.Jurisdiction != "" {
 		for _, p := range c.Register.Validate(c.Operator.Jurisdiction) {
 			ps = append(ps, Problem{Path: "register." + p.Path, Key: p.Key, Args: p.Args})

@@ -29,6 +29,13 @@ type Messages struct {
 	// "contact.phone" and "contact.email".
 	PhoneCategory string `yaml:"phone_category"`
 	EmailCategory string `yaml:"email_category"`
+	// MarketingPurpose and InformingPurpose name the consent-based
+	// purposes under which advertising and informational (non-advertising)
+	// messages are sent (package preferences): each needs a valid consent
+	// to it. An empty marketing purpose sends no advertising at all; an
+	// empty informing purpose sends informational messages without consent.
+	MarketingPurpose string `yaml:"marketing_purpose"`
+	InformingPurpose string `yaml:"informing_purpose"`
 	// MaxAttempts bounds the delivery attempts of one message; retries
 	// back off exponentially (package jobs). Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
@@ -245,6 +252,14 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // validate adds problems with paths under "messages.".
 func (x *Messages) validate(c *Config, add func(path, key string, args ...any)) {
 	const base = "messages."
+	for path, id := range map[string]string{base + "marketing_purpose": x.MarketingPurpose, base + "informing_purpose": x.InformingPurpose} {
+		if id == "" {
+			continue
+		}
+		if p := c.Register.Purpose(id); p == nil || !p.ConsentBased() {
+			add(path, "config.messages_purpose_consent", "purpose", id)
+		}
+	}
 	if x.MaxAttempts < 1 || x.MaxAttempts > 100 {
 		add(base+"max_attempts", "config.range", "min", 1, "max", 100)
 	}

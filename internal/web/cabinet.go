@@ -10,6 +10,7 @@ import (
 // grows with the cabinet issue): trust level, functions by level, sessions.
 type cabinetPage struct {
 	Notice    string
+	Documents bool // uploads are offered
 	Level     string
 	Functions []functionRow
 	Sessions  []sessionRow
@@ -34,7 +35,7 @@ func (s *Server) cabinet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lang := s.lang(r)
-	p := cabinetPage{Level: sess.Level.String()}
+	p := cabinetPage{Level: sess.Level.String(), Documents: s.files != nil}
 	switch {
 	case r.URL.Query().Get("welcome") != "":
 		p.Notice = "cabinet.welcome"

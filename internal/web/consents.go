@@ -156,3 +156,43 @@ func (s *Server) consentAction(give bool) func(http.ResponseWriter, *http.Reques
 func (s *Server) renderConsentError(w http.ResponseWriter, r *http.Request, key string) error {
 	return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "consents.title", TextKey: key, Next: "/cabinet/consents", NextKey: "consents.back"})
 }
+
+// receipt serves the subject's consent receipt for a purpose: the signed
+// JSON (JWS, checked by `kabinet receipt verify` against the keys at
+// /.well-known/jwks.json) or the printable PDF.
+func (s *Server) receipt(pdf bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, _ := sessionFrom(r.Context())
+		purpose := r.PathValue("purpose")
+		if pdf {
+			b, err := s.receipts.PDF(r.Context(), sess.SubjectID, purpose, s.lang(r))
+			if err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+purpose+`.pdf"`)
+			_, err = w.Write(b)
+			return err
+		}
+		jws, err := s.receipts.JWS(r.Context(), sess.SubjectID, purpose, s.lang(r))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/jose")
+		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+purpose+`.jws"`)
+		w.Header().Set("Cache-Control", "no-store")
+		_, err = w.Write([]byte(jws))
+		return err
+	}
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.receipts.JWKS()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, err = w.Write(b)
+	return err
+}

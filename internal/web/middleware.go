@@ -44,6 +44,7 @@ func isHTTPS(ctx context.Context) bool { b, _ := ctx.Value(keyHTTPS).(bool); ret
 // the routes it guards.
 func (s *Server) middleware(mux http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern(unsubscribePattern)
 	cop.SetDenyHandler(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return fault.New(fault.Forbidden, "error.forbidden_cross_site")
 	}))

@@ -34,6 +34,11 @@ func (s *Server) routes(mux *http.ServeMux, reg *prometheus.Registry) {
 	mux.Handle("/", s.handle(s.notFound))
 }
 
+// unsubscribePattern is the RFC 8058 one-click unsubscribe: the mail
+// provider POSTs it cross-site, without cookies, so it is exempt from the
+// cross-origin check (the token, an HMAC, is the authority).
+const unsubscribePattern = "POST /unsubscribe/{token}"
+
 // accountRoutes are sign-up, sign-in, the cabinet and federation.
 func (s *Server) accountRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /signup", s.handle(s.signupForm))
@@ -60,6 +65,24 @@ func (s *Server) accountRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /cabinet/data", s.signedIn(s.dataPage))
 	mux.Handle("POST /cabinet/data", s.signedIn(s.dataSave))
 	mux.Handle("GET /cabinet/history", s.signedIn(s.history))
+	if s.receipts != nil {
+		mux.Handle("GET /cabinet/consents/{purpose}/receipt.json", s.signedIn(s.receipt(false)))
+		mux.Handle("GET /cabinet/consents/{purpose}/receipt.pdf", s.signedIn(s.receipt(true)))
+		mux.Handle("GET /.well-known/jwks.json", s.handle(s.jwks))
+	}
+	if s.files != nil {
+		mux.Handle("GET /cabinet/documents", s.signedIn(s.documentsPage))
+		mux.Handle("POST /cabinet/documents", s.signedIn(s.documentUpload))
+		mux.Handle("GET /cabinet/documents/{id}", s.signedIn(s.documentDownload))
+		mux.Handle("POST /cabinet/documents/{id}/delete", s.signedIn(s.documentDelete))
+	}
+	if s.prefs != nil {
+		mux.Handle("GET /cabinet/notifications", s.signedIn(s.notifications))
+		mux.Handle("POST /cabinet/notifications", s.signedIn(s.notificationsSave))
+		mux.Handle("POST /cabinet/notifications/{id}/read", s.signedIn(s.notificationRead))
+		mux.Handle("GET /unsubscribe/{token}", s.handle(s.unsubscribePage))
+		mux.Handle(unsubscribePattern, s.handle(s.unsubscribe))
+	}
 	mux.Handle("GET /cabinet/consents", s.signedIn(s.consentsList))
 	mux.Handle("POST /cabinet/consents/{purpose}/give", s.signedIn(s.consentAction(true)))
 	mux.Handle("POST /cabinet/consents/{purpose}/withdraw", s.signedIn(s.consentAction(false)))

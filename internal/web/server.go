@@ -45,6 +45,10 @@ type Deps struct {
 	Federation *federation.Federation
 	// PersonalData is the gate, for the cabinet's data page.
 	PersonalData PersonalData
+	// Files are the person's uploaded documents (nil: uploads off).
+	Files Files
+	// Notifications are the person's message settings and inbox.
+	Notifications Notifications
 	// Consents is the consent ledger, for the cabinet's consents page.
 	Consents Consents
 	// Timeline reads the person's own history from the audit log.
@@ -62,6 +66,7 @@ type Deps struct {
 type Receipts interface {
 	JWS(ctx context.Context, subject, purpose, lang string) (string, error)
 	PDF(ctx context.Context, subject, purpose, lang string) ([]byte, error)
+	JWKS() ([]byte, error)
 }
 
 // Console lists the messages the demo "sent" (package notify's console
@@ -79,6 +84,8 @@ type Server struct {
 	docs     Documents
 	ids      *identity.Service
 	consents Consents
+	prefs    Notifications
+	files    Files
 	pd       PersonalData
 	timeline History
 	receipts Receipts
@@ -114,6 +121,8 @@ func New(d Deps) (*Server, error) {
 		docs:     d.Documents,
 		ids:      d.Identity,
 		consents: d.Consents,
+		prefs:    d.Notifications,
+		files:    d.Files,
 		pd:       d.PersonalData,
 		timeline: d.Timeline,
 		receipts: d.Receipts,

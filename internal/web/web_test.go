@@ -173,6 +173,7 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		"identify":      failed("identifier", "signup.identifier_missing", map[string]string{"title": "reset.title", "lead": "reset.lead", "action": "/reset"}),
 		"delete":        failed("channel", "signup.identifier_missing", nil),
 		"link":          failed("password", "signup.identifier_missing", nil),
+		"files":         failed("file", "files.choose", nil),
 		"data":          failed("v.tax.inn", "idnum.inn_person.checksum", map[string]string{"notice": "data.saved"}),
 	}
 	data := map[string]any{
@@ -181,6 +182,11 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 			Functions: []functionRow{{Title: "Услуги", Allowed: false, Needs: "verified"}, {Title: "Кабинет", Allowed: true, Needs: "simplified"}},
 			Sessions:  []sessionRow{{ID: "a", Device: "Chrome, Linux", IP: "203.0.113.1", LastSeen: "22.11.2026 12:00", Current: true}, {ID: "b", Device: "Safari, iOS", IP: "198.51.100.2", LastSeen: "21.11.2026 09:00"}}},
 		"message": messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"},
+		"notifications": notificationsPage{Notice: "notifications.saved", Marketing: true, Unread: 2,
+			Channels: []channelCol{{Label: "В кабинете", Available: true}, {Label: "Push"}},
+			Topics:   []topicRow{{Label: "Служебные", Hint: "о работе", Cells: []settingCell{{Name: "cabinet.service", On: true, Fixed: true, Label: "a"}, {Name: "push.service", Label: "b"}}}},
+			Inbox:    []inboxItem{{ID: 1, When: "22.11.2026 12:00", Subject: "Тема", Body: "Текст", Unread: true}}},
+		"unsubscribe": unsubscribeData{Token: "abc", What: "Реклама: e-mail"},
 		"history": historyPageData{Kind: "signins", Kinds: []string{"signins", "data", "consents", "documents", "sessions", "account"},
 			Rows: []historyEntry{{When: "22.11.2026 12:00", Action: "Вход", Detail: "Chrome, Linux · 203.0.113.1"}, {When: "22.11.2026 12:01", Action: "Изменение", Categories: []string{"Номер телефона"}}},
 			More: "/cabinet/history?before=10"},
@@ -203,7 +209,11 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		d, ok := data[name]
 		if mk, isForm := forms[name]; isForm {
 			ok = true
-			if name == "data" {
+			if name == "files" {
+				d = mk()
+				d.(*form).Data = filesPage{Notice: "files.uploaded_notice", Accept: "application/pdf", MaxMB: 10,
+					Files: []fileRow{{ID: "f1", Name: "паспорт.pdf", Type: "application/pdf", Size: "12 KB", Uploaded: "22.11.2026 12:00", DeleteAfter: "22.11.2031"}}}
+			} else if name == "data" {
 				d = mk()
 				d.(*form).Data = []dataRow{{Name: "v.identity.name", Title: "ФИО", Value: "Петров", Editable: true},
 					{Name: "v.identity.sex", Title: "Пол", Value: "male", Format: "sex", Editable: true},
