@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"kabinet/internal/files/filestest"
 )
 
 // person is an account made through the API, with a web session too.
@@ -125,6 +130,37 @@ func TestUserCannotReachAnotherUsersData(t *testing.T) {
 	}
 	if _, hist := a.get(t, s, "/cabinet/history"); strings.Contains(mainOf(hist), "ИНН") {
 		t.Error("A's history shows B's data change")
+	}
+
+	// B's uploaded document: A can neither download nor delete it.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "boris.pdf")
+	fw.Write(filestest.TinyPDF("Boris", nil, 0))
+	mw.Close()
+	req, _ := http.NewRequest("POST", s.url+"/cabinet/documents", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := b.web.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, list := b.get(t, s, "/cabinet/documents")
+	m := regexp.MustCompile(`href="/cabinet/documents/([A-Za-z0-9_-]+)"`).FindStringSubmatch(list)
+	if m == nil {
+		t.Fatal("B's upload is not listed")
+	}
+	if st, _ := a.get(t, s, "/cabinet/documents/"+m[1]); st != http.StatusNotFound {
+		t.Errorf("A downloading B's document: %d, want 404", st)
+	}
+	if st := a.status(t, s, "POST", "/cabinet/documents/"+m[1]+"/delete", nil); st != http.StatusNotFound {
+		t.Errorf("A deleting B's document: %d, want 404", st)
+	}
+	if st, body := b.get(t, s, "/cabinet/documents/"+m[1]); st != 200 || !strings.HasPrefix(body, "%PDF-") {
+		t.Errorf("B's own download after A's attempts: %d", st)
+	}
+	if _, aList := a.get(t, s, "/cabinet/documents"); strings.Contains(aList, "boris.pdf") {
+		t.Error("A's document list shows B's file")
 	}
 
 	// A's consent withdrawal does not touch B's consent.
