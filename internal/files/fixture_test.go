@@ -2,10 +2,8 @@ package files_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io/fs"
-	"log/slog"
+	"kabinet/internal/gate/gatetest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,8 +16,6 @@ import (
 	"kabinet/internal/i18n"
 	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
-	"kabinet/internal/sqldb/sqldbtest"
-	"kabinet/internal/vault"
 )
 
 const (
@@ -74,27 +70,9 @@ type fixture struct {
 // fields take the test defaults.
 func newFixture(t testing.TB, db *sqldb.DB, scanner files.Scanner, cfg files.Config) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	keysURL := sqldbtest.SQLiteURL(t)
-	if db.Engine() == sqldb.Postgres {
-		keysURL = sqldbtest.PostgresURL(t)
-	}
-	keys := sqldbtest.Open(t, keysURL)
-	kr, err := vault.CreateKeyringFile(filepath.Join(t.TempDir(), "master.keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(ctx, keys, kr, vault.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	log, err := audit.Open(ctx, db, audit.Options{Signer: priv, KeyID: "test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	g, err := gate.New(db, testRegister(), v, log, gate.Options{})
+	st := gatetest.New(t, db)
+	log := st.Audit
+	g, err := gate.New(db, testRegister(), st.Vault, log, gate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

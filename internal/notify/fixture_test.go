@@ -2,11 +2,9 @@ package notify_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
+	"kabinet/internal/gate/gatetest"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +19,6 @@ import (
 	"kabinet/internal/register"
 	"kabinet/internal/sqldb"
 	"kabinet/internal/sqldb/sqldbtest"
-	"kabinet/internal/vault"
 )
 
 const (
@@ -78,28 +75,9 @@ func testRegister() *register.Register {
 
 func newFixture(t testing.TB, dbURL, keysURL string) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	db := sqldbtest.Open(t, dbURL)
-	keys, err := sqldb.Open(ctx, keysURL) // the key store: the vault makes its own table
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { keys.Close() })
-	kr, err := vault.CreateKeyringFile(filepath.Join(t.TempDir(), "master.keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(ctx, keys, kr, vault.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	log, err := audit.Open(ctx, db, audit.Options{Signer: priv, KeyID: "test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	g, err := gate.New(db, testRegister(), v, log, gate.Options{})
+	st := gatetest.NewWithKeys(t, db, keysURL)
+	g, err := gate.New(db, testRegister(), st.Vault, st.Audit, gate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

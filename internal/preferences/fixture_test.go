@@ -3,16 +3,14 @@ package preferences_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"kabinet/internal/gate/gatetest"
 	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net"
 	"net/mail"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,19 +123,9 @@ type fixture struct {
 func newFixture(t testing.TB, db *sqldb.DB, cfg preferences.Config) *fixture {
 	t.Helper()
 	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)}, sms: &recorder{}}
-	keys := sqldbtest.SQLite(t) // the key store: the vault makes its own table
-	kr, err := vault.CreateKeyringFile(filepath.Join(t.TempDir(), "master.keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.vault, err = vault.Open(ctx, keys, kr, vault.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	if f.audit, err = audit.Open(ctx, db, audit.Options{Signer: priv, KeyID: "test", Logger: slog.New(slog.DiscardHandler)}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.audit.Close() })
+	st := gatetest.New(t, db)
+	f.vault, f.audit = st.Vault, st.Audit
+	var err error
 	reg := testRegister()
 	if f.ledger, err = consent.New(ctx, db, reg, f.audit, vaultSealer{f.vault},
 		consent.Options{Clock: f.clock.Now, Logger: slog.New(slog.DiscardHandler)}); err != nil {
