@@ -228,6 +228,17 @@ func TestAccountLifeInChromium(t *testing.T) {
 		t.Errorf("stored birth date shows as %q", v)
 	}
 
+	// Change the sign-in phone: the code goes to the new number.
+	before := p.messages()
+	p.open("/cabinet/contact/phone")
+	p.fill("#f-value", "+7 916 555-09-99")
+	p.submit("#f-code")
+	p.fill("#f-code", p.demoCode(before, "/cabinet/contact/confirm?channel=sms"))
+	p.submit(".notice")
+	if body := p.body(); !strings.Contains(body, "+79165550999") {
+		t.Errorf("the new phone is not shown:\n%s", body)
+	}
+
 	// Consents: withdraw the one given at sign-up, then give it again.
 	p.open("/cabinet/consents")
 	p.submitForm(`form[action="/cabinet/consents/informing/withdraw"]`, `form[action="/cabinet/consents/informing/give"]`)
@@ -249,7 +260,7 @@ func TestAccountLifeInChromium(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, history)
 		}
 	}
-	for _, value := range []string{"555-01-23", "5550123", password, "500100732259", "Петров", "1980"} {
+	for _, value := range []string{"555-01-23", "5550123", "5550999", password, "500100732259", "Петров", "1980"} {
 		if strings.Contains(history, value) {
 			t.Errorf("history shows a value %q", value)
 		}
@@ -260,7 +271,7 @@ func TestAccountLifeInChromium(t *testing.T) {
 	}
 
 	// Delete the account with the last 5 digits of an incoming call.
-	before := p.messages()
+	before = p.messages()
 	p.open("/cabinet/delete")
 	p.submit("#f-code")
 	delCode := p.demoCode(before, "/cabinet/delete/confirm?channel=call")
@@ -272,7 +283,7 @@ func TestAccountLifeInChromium(t *testing.T) {
 	if h := p.text("main h1"); h != "Учётная запись удалена" {
 		t.Errorf("after deletion: %q", h)
 	}
-	if _, code := apiSignIn(t, s.url, "+79165550123", password); code != http.StatusUnauthorized {
+	if _, code := apiSignIn(t, s.url, "+79165550999", password); code != http.StatusUnauthorized {
 		t.Errorf("sign-in after deletion: %d, want 401", code)
 	}
 	p.b.Screenshot(t, t.TempDir(), "deleted")

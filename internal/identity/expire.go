@@ -80,6 +80,12 @@ func (s *Service) ExpireFlows(ctx context.Context) (int, error) {
 			return total, sqldb.Map(fmt.Errorf("identity: expire flows: %w", err))
 		}
 		for _, r := range batch {
+			if r.kind == FlowContactChange && r.subject != "" {
+				// The carrier of a new contact never confirmed.
+				if err := s.gate.Destroy(ctx, systemActor, r.subject, "contact_change_abandoned", ""); err != nil && fault.KindOf(err) != fault.NotFound {
+					return total, fmt.Errorf("identity: destroy abandoned contact change: %w", err)
+				}
+			}
 			if r.kind == FlowSignup && r.subject != "" {
 				// The subject of a sign-up that never became an account;
 				// the decoy of a sign-up for an existing account names

@@ -29,6 +29,7 @@ const (
 	FlowReset         = "reset"
 	FlowDeletion      = "deletion"
 	FlowFederatedLink = "federated_link"
+	FlowContactChange = "contact_change"
 )
 
 // flow is a row of auth_flows.

@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"kabinet/internal/fault"
 )
 
 // Engine names a storage engine.
@@ -88,8 +90,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
 	// The writer must create the file and switch it to WAL before readers
-	// open it read-only.
-	if err := write.PingContext(ctx); err != nil {
+	// open it read-only. Switching the journal mode takes a lock that
+	// SQLite's busy handler does not wait for, so several processes
+	// opening a new file at once can get SQLITE_BUSY: retry briefly.
+	if err := pingRetrying(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -102,6 +106,23 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	return &DB{engine: SQLite, write: write, read: read}, nil
+}
+
+// pingRetrying pings db, retrying for up to 10 s while the database is
+// busy (locked by another process's set-up).
+func pingRetrying(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || fault.KindOf(Map(err)) != fault.Unavailable || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {

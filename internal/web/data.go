@@ -23,6 +23,7 @@ type PersonalData interface {
 type dataRow struct {
 	Name, Title, Value, Format, Hint string
 	Editable, Verified               bool
+	Change                           string // for a sign-in contact: the page that changes it with a code
 }
 
 // dataCategories are the categories the accounts' purpose keeps about the
@@ -91,6 +92,12 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 		row.Value = profile.Display(c, stored.String(c.ID), l.T)
 		if c.Format == "sex" {
 			row.Value = stored.String(c.ID)
+		}
+		switch c.ID {
+		case s.cfg.Identity.Categories.Phone:
+			row.Change = "/cabinet/contact/phone"
+		case s.cfg.Identity.Categories.Email:
+			row.Change = "/cabinet/contact/email"
 		}
 		if v, ok := typed[name]; ok {
 			row.Value = v

@@ -31,7 +31,7 @@ const langCookie = "lang"
 // pageNames lists every page template; parseViews fails when one is
 // missing or broken, and a test renders each.
 var pageNames = []string{"home", "error", "document", "document_history",
-	"signup", "code", "signup_finish", "signin", "identify", "cabinet", "delete", "message", "demo_messages", "link", "history", "consents", "data", "notifications", "unsubscribe", "files"}
+	"signup", "code", "signup_finish", "signin", "identify", "cabinet", "delete", "message", "demo_messages", "link", "history", "consents", "data", "notifications", "unsubscribe", "files", "contact"}
 
 // views are the parsed templates: each page joined with the layout.
 type views struct {

@@ -174,6 +174,7 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 		"delete":        failed("channel", "signup.identifier_missing", nil),
 		"link":          failed("password", "signup.identifier_missing", nil),
 		"files":         failed("file", "files.choose", nil),
+		"contact":       failed("value", "identity.contact_taken", map[string]string{"method": "phone", "channel": "call"}),
 		"data":          failed("v.tax.inn", "idnum.inn_person.checksum", map[string]string{"notice": "data.saved"}),
 	}
 	data := map[string]any{
@@ -219,7 +220,7 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 					{Name: "v.identity.sex", Title: "Пол", Value: "male", Format: "sex", Editable: true},
 					{Name: "v.tax.inn", Title: "ИНН", Value: "1", Format: "inn_person", Hint: "12 цифр", Editable: true},
 					{Name: "v.social.snils", Title: "СНИЛС", Value: "112-233-445 95", Verified: true},
-					{Name: "v.contact.phone", Title: "Телефон", Value: "+79160000000"}}
+					{Name: "v.contact.phone", Title: "Телефон", Value: "+79160000000", Change: "/cabinet/contact/phone"}}
 			} else if name == "signup_finish" {
 				d = mk()
 				d.(*form).Data = &finishPage{AgreementTitle: "Соглашение", AgreementPath: "/agreement", PolicyTitle: "Политика", PolicyPath: "/policy",
