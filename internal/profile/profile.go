@@ -6,6 +6,7 @@
 package profile
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -18,6 +19,26 @@ import (
 
 // MaxText is the longest free-text value (a name, an address).
 const MaxText = 300
+
+// MaxImage is the largest picture (a profile photo) kept as a value.
+const MaxImage = 2 << 20
+
+// Image checks a picture for a category of format "image": JPEG or PNG by
+// its content (not its name), at most MaxImage bytes. It returns the
+// detected media type.
+func Image(data []byte) (string, error) {
+	switch {
+	case len(data) == 0:
+		return "", fault.New(fault.Invalid, "profile.empty")
+	case len(data) > MaxImage:
+		return "", fault.New(fault.Invalid, "profile.image_too_large", "max", MaxImage>>20)
+	}
+	switch t := http.DetectContentType(data); t {
+	case "image/jpeg", "image/png":
+		return t, nil
+	}
+	return "", fault.New(fault.Invalid, "profile.image_type")
+}
 
 // Normalize returns the value of category c to store, in its normal form,
 // or a fault.Invalid error saying what is wrong. today bounds dates.

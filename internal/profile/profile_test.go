@@ -46,3 +46,23 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestEveryKeyIsTranslated(t *testing.T) { i18ntest.KeysTranslated(t, "profile", 6) }
+
+func TestImage(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	if typ, err := Image(png); err != nil || typ != "image/png" {
+		t.Errorf("png: %q %v", typ, err)
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		key  string
+	}{
+		"text":      {[]byte("hello, not a picture"), "profile.image_type"},
+		"empty":     {nil, "profile.empty"},
+		"too large": {append(png, make([]byte, MaxImage)...), "profile.image_too_large"},
+	} {
+		_, err := Image(c.data)
+		if key, _ := fault.Message(err); key != c.key {
+			t.Errorf("%s: %v, want %s", name, err, c.key)
+		}
+	}
+}

@@ -64,8 +64,8 @@ type Category struct {
 // name a validator in package idnum, and "date" (a calendar date, e.g. of
 // birth: not in the future, not before 1900), "sex" (male or female, as in
 // identity documents) and "document" (an identity document's series and
-// number).
-var Formats = []string{"inn", "inn_person", "snils", "kz_iin", "kz_bin", "kg_pin", "date", "sex", "document"}
+// number) and "image" (a JPEG or PNG picture, e.g. a profile photo).
+var Formats = []string{"inn", "inn_person", "snils", "kz_iin", "kz_bin", "kg_pin", "date", "sex", "document", "image"}
 
 // SubjectCategory is a kind of data subject (seed 003 §2.2).
 type SubjectCategory struct {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
@@ -24,6 +25,7 @@ type dataRow struct {
 	Name, Title, Value, Format, Hint string
 	Editable, Verified               bool
 	Change                           string // for a sign-in contact: the page that changes it with a code
+	Image                            string // for a picture: its address, when one is stored
 }
 
 // dataCategories are the categories the accounts' purpose keeps about the
@@ -90,8 +92,15 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 		row := dataRow{Name: name, Title: c.Title.In(s.lang(r), s.cfg.DefaultLanguage()), Format: c.Format, Verified: isVerified,
 			Editable: !isVerified && profile.Editable(c, s.cfg.Identity.Categories.Phone, s.cfg.Identity.Categories.Email)}
 		row.Value = profile.Display(c, stored.String(c.ID), l.T)
-		if c.Format == "sex" {
+		switch c.Format {
+		case "sex":
 			row.Value = stored.String(c.ID)
+		case "image":
+			// A picture is shown, not typed: its bytes stay out of the form.
+			row.Value = ""
+			if len(stored[c.ID]) > 0 {
+				row.Image = "/cabinet/data/image/" + c.ID
+			}
 		}
 		switch c.ID {
 		case s.cfg.Identity.Categories.Phone:
@@ -116,6 +125,7 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 // values are written and cleared ones erased (seed 002 §7.1.3), each
 // through the gate, which audits them by category.
 func (s *Server) dataSave(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 4*profile.MaxImage)
 	f := newForm(r)
 	typed := map[string]string{}
 	for _, c := range s.dataCategories() {
@@ -135,10 +145,32 @@ func (s *Server) dataSave(w http.ResponseWriter, r *http.Request) error {
 	}
 	writes, erase := gate.Values{}, []string{}
 	for _, row := range rows {
+		c := s.cfg.Register.Category(row.Name[2:])
+		if row.Editable && c.Format == "image" {
+			if r.PostFormValue("erase."+row.Name) == "yes" {
+				erase = append(erase, c.ID)
+				continue
+			}
+			file, _, err := r.FormFile(row.Name)
+			if err != nil {
+				continue // no new picture: keep the stored one
+			}
+			data, err := io.ReadAll(io.LimitReader(file, profile.MaxImage+1))
+			file.Close()
+			if err != nil {
+				return err
+			}
+			if _, err := profile.Image(data); err != nil {
+				key, args := fault.Message(err)
+				f.fail(row.Name, key, args...)
+				continue
+			}
+			writes[c.ID] = data
+			continue
+		}
 		if !row.Editable || row.Value == was[row.Name] {
 			continue
 		}
-		c := s.cfg.Register.Category(row.Name[2:])
 		if row.Value == "" {
 			erase = append(erase, c.ID)
 			continue
@@ -167,4 +199,26 @@ func (s *Server) dataSave(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/cabinet/data?saved=1", http.StatusSeeOther)
 	return nil
+}
+
+// dataImage serves a stored picture (a profile photo) of the person,
+// through the gate.
+func (s *Server) dataImage(w http.ResponseWriter, r *http.Request) error {
+	c := s.cfg.Register.Category(r.PathValue("category"))
+	if c == nil || c.Format != "image" {
+		return s.notFound(w, r)
+	}
+	v, err := s.pd.Read(r.Context(), s.dataRequest(r, []string{c.ID}))
+	if err != nil {
+		return err
+	}
+	data := v[c.ID]
+	typ, err := profile.Image(data)
+	if err != nil {
+		return s.notFound(w, r)
+	}
+	w.Header().Set("Content-Type", typ)
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(data)
+	return err
 }

@@ -64,6 +64,7 @@ func (s *Server) accountRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /cabinet/report", s.signedIn(s.reportUnauthorised))
 	mux.Handle("GET /cabinet/data", s.signedIn(s.dataPage))
 	mux.Handle("POST /cabinet/data", s.signedIn(s.dataSave))
+	mux.Handle("GET /cabinet/data/image/{category}", s.signedIn(s.dataImage))
 	mux.Handle("GET /cabinet/contact/confirm", s.signedIn(s.codeForm("/cabinet/contact/confirm", false)))
 	mux.Handle("POST /cabinet/contact/confirm", s.signedIn(s.contactConfirm))
 	mux.Handle("GET /cabinet/contact/{method}", s.signedIn(s.contactForm))

@@ -220,6 +220,7 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 					{Name: "v.identity.sex", Title: "Пол", Value: "male", Format: "sex", Editable: true},
 					{Name: "v.tax.inn", Title: "ИНН", Value: "1", Format: "inn_person", Hint: "12 цифр", Editable: true},
 					{Name: "v.social.snils", Title: "СНИЛС", Value: "112-233-445 95", Verified: true},
+					{Name: "v.profile.photo", Title: "Фото", Format: "image", Editable: true, Image: "/cabinet/data/image/profile.photo"},
 					{Name: "v.contact.phone", Title: "Телефон", Value: "+79160000000", Change: "/cabinet/contact/phone"}}
 			} else if name == "signup_finish" {
 				d = mk()
