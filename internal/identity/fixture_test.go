@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"kabinet/internal/clocktest"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -27,23 +28,8 @@ import (
 	"kabinet/internal/vault"
 )
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the settable test clock.
+type clock = clocktest.Clock
 
 // recorder is a Messenger that keeps what was sent, codes included. It
 // stands in for the outbox (package notify), a separate component with
@@ -139,7 +125,7 @@ func demoConfig(t testing.TB) *config.Config {
 func newFixture(t testing.TB, dbURL, keysURL string, mutate func(*config.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{dbURL: dbURL, cfg: demoConfig(t), clock: &clock{t: start}, msgs: &recorder{}}
+	f := &fixture{dbURL: dbURL, cfg: demoConfig(t), clock: clocktest.New(start), msgs: &recorder{}}
 	if mutate != nil {
 		mutate(f.cfg)
 	}

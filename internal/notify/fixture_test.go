@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"kabinet/internal/clocktest"
 	"kabinet/internal/gate/gatetest"
 	"log/slog"
 	"strings"
@@ -29,23 +30,8 @@ const (
 
 var system = audit.Actor{Kind: audit.ActorSystem, ID: "test"}
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the settable test clock.
+type clock = clocktest.Clock
 
 // fixture is a real gate (vault with a key store, audit log, register)
 // over a fresh database, and a jobs queue on it.
@@ -85,7 +71,7 @@ func newFixture(t testing.TB, dbURL, keysURL string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{db: db, gate: g, queue: jobs.NewQueue(db, nil), bundle: b, clock: &clock{t: time.Now()}}
+	f := &fixture{db: db, gate: g, queue: jobs.NewQueue(db, nil), bundle: b, clock: clocktest.New(time.Now())}
 	if strings.HasPrefix(dbURL, "sqlite:") {
 		f.path = strings.TrimPrefix(dbURL, "sqlite:")
 	}

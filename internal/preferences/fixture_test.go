@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"kabinet/internal/clocktest"
 	"kabinet/internal/gate/gatetest"
 	"log/slog"
 	"mime"
@@ -45,23 +46,8 @@ var (
 	system = audit.Actor{Kind: audit.ActorSystem, ID: "test"}
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the settable test clock.
+type clock = clocktest.Clock
 
 // testRegister declares what the fixture processes: contacts for the
 // portal (contract) and for marketing (consent until withdrawn).
@@ -122,7 +108,7 @@ type fixture struct {
 // Clock are filled in when empty.
 func newFixture(t testing.TB, db *sqldb.DB, cfg preferences.Config) *fixture {
 	t.Helper()
-	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)}, sms: &recorder{}}
+	f := &fixture{db: db, clock: clocktest.New(time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)), sms: &recorder{}}
 	st := gatetest.New(t, db)
 	f.vault, f.audit = st.Vault, st.Audit
 	var err error
