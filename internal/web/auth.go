@@ -48,6 +48,11 @@ func (s *Server) flow(r *http.Request, kind string) string {
 	return id
 }
 
+// endSessionCookie tells the browser to forget the session cookie.
+func endSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: isHTTPS(r.Context()), SameSite: http.SameSiteLaxMode})
+}
+
 func clearFlow(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: isHTTPS(r.Context()), SameSite: http.SameSiteLaxMode})
 }
@@ -122,21 +127,12 @@ func (s *Server) codeForm(action string, withPassword bool) func(http.ResponseWr
 }
 
 func (s *Server) signupCode(w http.ResponseWriter, r *http.Request) error {
-	id := s.flow(r, "signup")
-	if id == "" {
-		http.Redirect(w, r, "/signup", http.StatusSeeOther)
+	return s.confirmWithCode(w, r, "signup", "/signup/code", "/signup", false, func(id, code string) error {
+		return s.ids.ConfirmCode(r.Context(), s.client(r), id, code)
+	}, func() error {
+		http.Redirect(w, r, "/signup/finish", http.StatusSeeOther)
 		return nil
-	}
-	f := newForm(r, "code")
-	f.Values["action"] = "/signup/code"
-	if err := s.ids.ConfirmCode(r.Context(), s.client(r), id, f.Values["code"]); err != nil {
-		if err := f.failWith(err, func(string) string { return "code" }); err != nil {
-			return err
-		}
-		return s.render(w, r, statusFor(f), "code", f)
-	}
-	http.Redirect(w, r, "/signup/finish", http.StatusSeeOther)
-	return nil
+	})
 }
 
 // finishPage is the data of the last sign-up step: the documents to
@@ -295,42 +291,53 @@ func (s *Server) identify(kind string) func(http.ResponseWriter, *http.Request) 
 }
 
 func (s *Server) signinCode(w http.ResponseWriter, r *http.Request) error {
-	id := s.flow(r, "signin_code")
-	if id == "" {
-		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
+	var sess identity.Session
+	var token string
+	return s.confirmWithCode(w, r, "signin_code", "/signin/code/confirm", "/signin/code", false, func(id, code string) (err error) {
+		sess, token, err = s.ids.FinishCodeSignIn(r.Context(), s.client(r), id, code)
+		return err
+	}, func() error {
+		clearFlow(w, r)
+		s.startSession(w, r, token, sess)
+		http.Redirect(w, r, "/cabinet", http.StatusSeeOther)
 		return nil
-	}
-	f := newForm(r, "code")
-	f.Values["action"] = "/signin/code/confirm"
-	sess, token, err := s.ids.FinishCodeSignIn(r.Context(), s.client(r), id, f.Values["code"])
-	if err != nil {
-		if err := f.failWith(err, func(string) string { return "code" }); err != nil {
-			return err
-		}
-		return s.render(w, r, statusFor(f), "code", f)
-	}
-	clearFlow(w, r)
-	s.startSession(w, r, token, sess)
-	http.Redirect(w, r, "/cabinet", http.StatusSeeOther)
-	return nil
+	})
 }
 
 func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request) error {
-	id := s.flow(r, "reset")
+	return s.confirmWithCode(w, r, "reset", "/reset/confirm", "/reset", true, func(id, code string) error {
+		return s.ids.FinishReset(r.Context(), s.client(r), id, code, r.PostFormValue("password"))
+	}, func() error {
+		clearFlow(w, r)
+		return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "reset.done_title", TextKey: "reset.done_text", Next: "/signin", NextKey: "nav.sign_in"})
+	})
+}
+
+// confirmWithCode is the step every flow ending in a one-time code shares:
+// it takes the flow of kind the cookie names (or sends the person back to
+// restart), calls finish with the code typed, shows the code page again
+// with the error when it is refused, and lets done answer when it is not.
+// withPassword asks for a new password beside the code (reset).
+func (s *Server) confirmWithCode(w http.ResponseWriter, r *http.Request, kind, action, restart string, withPassword bool,
+	finish func(flowID, code string) error, done func() error) error {
+	id := s.flow(r, kind)
 	if id == "" {
-		http.Redirect(w, r, "/reset", http.StatusSeeOther)
+		http.Redirect(w, r, restart, http.StatusSeeOther)
 		return nil
 	}
 	f := newForm(r, "code")
-	f.Values["action"], f.Values["with_password"] = "/reset/confirm", "yes"
-	if err := s.ids.FinishReset(r.Context(), s.client(r), id, f.Values["code"], r.PostFormValue("password")); err != nil {
-		if err := f.failWith(err, fieldOf); err != nil {
+	f.Values["action"] = action
+	field := func(string) string { return "code" }
+	if withPassword {
+		f.Values["with_password"], field = "yes", fieldOf
+	}
+	if err := finish(id, f.Values["code"]); err != nil {
+		if err := f.failWith(err, field); err != nil {
 			return err
 		}
 		return s.render(w, r, statusFor(f), "code", f)
 	}
-	clearFlow(w, r)
-	return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "reset.done_title", TextKey: "reset.done_text", Next: "/signin", NextKey: "nav.sign_in"})
+	return done()
 }
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
@@ -339,7 +346,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: isHTTPS(r.Context()), SameSite: http.SameSiteLaxMode})
+	endSessionCookie(w, r)
 	return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "signout.title", TextKey: "signout.text", Next: "/signin", NextKey: "nav.sign_in"})
 }
 

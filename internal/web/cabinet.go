@@ -102,22 +102,13 @@ func (s *Server) deleteStart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteConfirm(w http.ResponseWriter, r *http.Request) error {
-	id := s.flow(r, "deletion")
-	if id == "" {
-		http.Redirect(w, r, "/cabinet/delete", http.StatusSeeOther)
-		return nil
-	}
-	f := newForm(r, "code")
-	f.Values["action"] = "/cabinet/delete/confirm"
-	if err := s.ids.FinishDeletion(r.Context(), s.client(r), id, f.Values["code"]); err != nil {
-		if err := f.failWith(err, func(string) string { return "code" }); err != nil {
-			return err
-		}
-		return s.render(w, r, statusFor(f), "code", f)
-	}
-	clearFlow(w, r)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: isHTTPS(r.Context()), SameSite: http.SameSiteLaxMode})
-	return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"})
+	return s.confirmWithCode(w, r, "deletion", "/cabinet/delete/confirm", "/cabinet/delete", false, func(id, code string) error {
+		return s.ids.FinishDeletion(r.Context(), s.client(r), id, code)
+	}, func() error {
+		clearFlow(w, r)
+		endSessionCookie(w, r)
+		return s.render(w, r, http.StatusOK, "message", messagePage{TitleKey: "deleted.title", TextKey: "deleted.text"})
+	})
 }
 
 // demoMessages shows the demo operator's console outbox, so a newcomer can

@@ -43,21 +43,12 @@ func (s *Server) contactStart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) contactConfirm(w http.ResponseWriter, r *http.Request) error {
-	id := s.flow(r, "contact")
-	if id == "" {
-		http.Redirect(w, r, "/cabinet/data", http.StatusSeeOther)
-		return nil
-	}
 	sess, _ := sessionFrom(r.Context())
-	f := newForm(r, "code")
-	f.Values["action"] = "/cabinet/contact/confirm"
-	if err := s.ids.FinishContactChange(r.Context(), s.client(r), sess.AccountID, id, f.Values["code"]); err != nil {
-		if err := f.failWith(err, func(string) string { return "code" }); err != nil {
-			return err
-		}
-		return s.render(w, r, statusFor(f), "code", f)
-	}
-	clearFlow(w, r)
-	http.Redirect(w, r, "/cabinet/data?saved=1", http.StatusSeeOther)
-	return nil
+	return s.confirmWithCode(w, r, "contact", "/cabinet/contact/confirm", "/cabinet/data", false, func(id, code string) error {
+		return s.ids.FinishContactChange(r.Context(), s.client(r), sess.AccountID, id, code)
+	}, func() error {
+		clearFlow(w, r)
+		http.Redirect(w, r, "/cabinet/data?saved=1", http.StatusSeeOther)
+		return nil
+	})
 }

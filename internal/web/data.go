@@ -56,7 +56,7 @@ func (s *Server) dataRequest(r *http.Request, cats []string) gate.Request {
 // it; verified values from an identity provider are marked and locked.
 func (s *Server) dataPage(w http.ResponseWriter, r *http.Request) error {
 	f := newForm(r)
-	rows, err := s.dataRows(r, f, nil)
+	rows, _, err := s.dataRows(r, f, nil)
 	if err != nil {
 		return err
 	}
@@ -67,9 +67,11 @@ func (s *Server) dataPage(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "data", f)
 }
 
-// dataRows reads the stored values (through the gate) and fills the form:
-// typed values (when given) win, so a form shown again keeps them.
-func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]dataRow, error) {
+// dataRows reads the stored values (through the gate, once) and fills the
+// form: typed values (when given) win, so a form shown again keeps them.
+// It also returns the stored values as shown, by field name, for telling
+// what changed.
+func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]dataRow, map[string]string, error) {
 	sess, _ := sessionFrom(r.Context())
 	cats := s.dataCategories()
 	ids := make([]string, len(cats))
@@ -78,12 +80,13 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 	}
 	stored, err := s.pd.Read(r.Context(), s.dataRequest(r, ids))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	verified, err := s.ids.VerifiedCategories(r.Context(), sess.SubjectID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	was := map[string]string{}
 	l := s.bundle.Localizer(s.lang(r))
 	var rows []dataRow
 	for _, c := range cats {
@@ -108,6 +111,7 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 		case s.cfg.Identity.Categories.Email:
 			row.Change = "/cabinet/contact/email"
 		}
+		was[name] = row.Value
 		if v, ok := typed[name]; ok {
 			row.Value = v
 		}
@@ -117,7 +121,7 @@ func (s *Server) dataRows(r *http.Request, f *form, typed map[string]string) ([]
 		f.Values[name] = row.Value
 		rows = append(rows, row)
 	}
-	return rows, nil
+	return rows, was, nil
 }
 
 // dataSave validates every changed field; with any error nothing is
@@ -131,17 +135,9 @@ func (s *Server) dataSave(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range s.dataCategories() {
 		typed["v."+c.ID] = r.PostFormValue("v." + c.ID)
 	}
-	rows, err := s.dataRows(r, f, typed)
+	rows, was, err := s.dataRows(r, f, typed)
 	if err != nil {
 		return err
-	}
-	current, err := s.dataRows(r, newForm(r), nil)
-	if err != nil {
-		return err
-	}
-	was := map[string]string{}
-	for _, row := range current {
-		was[row.Name] = row.Value
 	}
 	writes, erase := gate.Values{}, []string{}
 	for _, row := range rows {
